@@ -1,0 +1,521 @@
+//! The room and call lifecycle as a plain state machine: inputs in, actions out, time passed in.
+//!
+//! It decides who offers, when a call starts and ends, which relayed message goes where, and
+//! when roompeer leaves. The socket, the peer connection and the media are adapters that execute
+//! its [`Action`]s and feed it [`Input`]s; none of them holds protocol logic.
+
+use crate::signaling::room::{CandidateMessage, Room, RoomEvent, SignalMessage};
+use serde_json::Value;
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Numbers the calls of one run, from 1; inputs about an older call are ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct CallId(pub u32);
+
+/// Which side of the negotiation roompeer is on in a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Was in the room first, got `otherjoin`, sends the offer.
+    Offerer,
+    /// Joined second, answers the offer.
+    Answerer,
+}
+
+/// How the session is run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The room to join (`null` as the seed's page does when none is given).
+    pub room: Room,
+    /// How long to wait for a peer, at the start and after each call.
+    pub wait: Duration,
+    /// Hold each call this long after it connects, then leave.
+    pub hold: Option<Duration>,
+    /// Leave after this many calls have ended.
+    pub max_calls: Option<u32>,
+    /// How long to wait for `leaved` after sending `leave`.
+    pub leave_timeout: Duration,
+}
+
+/// The state of the peer connection of a call, as the adapter reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    /// ICE and DTLS are up.
+    Connected,
+    /// ICE or DTLS failed, or the peer stopped answering.
+    Failed,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The signaling connection is open.
+    SignalingUp,
+    /// The signaling connection is gone.
+    SignalingDown(String),
+    /// An event from the room server.
+    Room(RoomEvent),
+    /// A server event that could not be understood (already logged).
+    Malformed(String),
+    /// The adapter set a local description; it must be sent to the peer.
+    LocalDescription(CallId, SignalMessage),
+    /// The adapter applied the remote description: queued candidates may follow.
+    RemoteApplied(CallId),
+    /// A local ICE candidate to trickle.
+    LocalCandidate(CallId, CandidateMessage),
+    /// The peer connection changed state.
+    Peer(CallId, PeerState),
+    /// A peer-connection operation failed (e.g. broken SDP); the call cannot go on.
+    PeerError(CallId, String),
+    /// The user asked to stop (Ctrl-C, Leave button).
+    Stop,
+    /// The deadline from [`Session::deadline`] has passed.
+    Timeout,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallEnd {
+    /// The other peer sent `bye`.
+    PeerLeft,
+    /// ICE/DTLS failed or the peer vanished.
+    ConnectionFailed,
+    /// A negotiation step failed.
+    NegotiationFailed(String),
+    /// A new peer arrived and replaced the old one.
+    Replaced,
+    /// We left (hold time over, stop requested).
+    WeLeft,
+    /// The signaling connection was lost before the call connected.
+    SignalingLost,
+}
+
+/// Why the session finished.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// We left the room as planned (or the wait after a call ran out).
+    Done,
+    /// The room already had two peers.
+    RoomFull,
+    /// No peer came within the wait.
+    NoPeer,
+    /// The signaling connection was lost.
+    SignalingLost(String),
+    /// The user stopped the session.
+    Stopped,
+}
+
+/// What the adapters must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Emit a socket.io event.
+    Emit {
+        /// The event's name.
+        event: &'static str,
+        /// Its arguments.
+        args: Vec<Value>,
+    },
+    /// Create a peer connection with local tracks for a new call.
+    StartPeer(CallId, Role),
+    /// Create an offer, set it as local description, report it with `LocalDescription`.
+    CreateOffer(CallId),
+    /// Apply a remote offer, create and set the answer, report it with `LocalDescription`.
+    AcceptOffer(CallId, String),
+    /// Apply a remote answer.
+    AcceptAnswer(CallId, String),
+    /// Add a remote candidate (only after the remote description is applied).
+    AddCandidate(CallId, CandidateMessage),
+    /// The call is connected (for timings and reports).
+    CallConnected(CallId),
+    /// Close the call's peer connection.
+    ClosePeer(CallId, CallEnd),
+    /// Close the signaling connection.
+    Disconnect,
+    /// Stop: nothing more will happen.
+    Finish(Finish),
+}
+
+#[derive(Debug)]
+struct Call {
+    id: CallId,
+    role: Role,
+    /// The remote description has been applied: candidates go straight through.
+    remote_applied: bool,
+    /// Candidates that arrived before the remote description was applied.
+    queued: Vec<CandidateMessage>,
+    /// The offerer has its answer (so a later offer is a renegotiation).
+    answered: bool,
+    connected: bool,
+}
+
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+enum Phase {
+    Connecting,
+    Joining,
+    /// In the room, no call.
+    Waiting,
+    /// In the room with a call.
+    InCall,
+    /// `leave` sent, waiting for `leaved`.
+    Leaving,
+    Finished,
+}
+
+/// The room membership and call lifecycle of one roompeer.
+#[derive(Debug)]
+pub struct Session {
+    settings: Settings,
+    phase: Phase,
+    call: Option<Call>,
+    next_call: u32,
+    calls_ended: u32,
+    /// Whether any call ever connected (decides `no_peer` vs `done` when the wait runs out).
+    any_connected: bool,
+    signaling_up: bool,
+    deadline: Option<Instant>,
+    /// What to finish with once `leaved` arrives (or the leave times out).
+    finish_after_leave: Finish,
+    actions: VecDeque<Action>,
+}
+
+impl Session {
+    /// A session that has not connected yet.
+    pub fn new(settings: Settings) -> Self {
+        Self {
+            settings,
+            phase: Phase::Connecting,
+            call: None,
+            next_call: 1,
+            calls_ended: 0,
+            any_connected: false,
+            signaling_up: false,
+            deadline: None,
+            finish_after_leave: Finish::Done,
+            actions: VecDeque::new(),
+        }
+    }
+
+    /// The next action to execute, if any.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When to feed [`Input::Timeout`] next.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The current call and its role.
+    pub fn current_call(&self) -> Option<(CallId, Role)> {
+        self.call.as_ref().map(|c| (c.id, c.role))
+    }
+
+    /// Whether the session has finished.
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    fn emit(&mut self, event: &'static str, mut args: Vec<Value>) {
+        args.insert(0, self.settings.room.to_json());
+        self.actions.push_back(Action::Emit { event, args });
+    }
+
+    fn send_message(&mut self, msg: &SignalMessage) {
+        if self.signaling_up {
+            self.emit("message", vec![msg.to_json()]);
+        } else {
+            tracing::warn!("signaling is down: cannot send {}", kind_of(msg));
+        }
+    }
+
+    fn start_call(&mut self, now: Instant, role: Role) -> CallId {
+        let id = CallId(self.next_call);
+        self.next_call += 1;
+        self.call = Some(Call {
+            id,
+            role,
+            remote_applied: false,
+            queued: Vec::new(),
+            answered: false,
+            connected: false,
+        });
+        self.phase = Phase::InCall;
+        // A call that never connects must not hold the session forever.
+        self.deadline = Some(now + self.settings.wait);
+        self.actions.push_back(Action::StartPeer(id, role));
+        id
+    }
+
+    /// Closes the current call's peer connection, if there is one.
+    fn close_call(&mut self, why: CallEnd) {
+        if let Some(call) = self.call.take() {
+            self.actions.push_back(Action::ClosePeer(call.id, why));
+            self.calls_ended += 1;
+        }
+    }
+
+    /// Ends the current call and decides what comes next: wait for the next peer, or leave.
+    fn end_call(&mut self, now: Instant, why: CallEnd) {
+        if self.call.is_none() {
+            return;
+        }
+        self.close_call(why);
+        let enough = self
+            .settings
+            .max_calls
+            .is_some_and(|n| self.calls_ended >= n);
+        if !self.signaling_up {
+            self.finish(Finish::SignalingLost("signaling connection lost".into()));
+        } else if enough {
+            self.leave(now, Finish::Done);
+        } else {
+            // As the seed's page after `bye`: stay in the room and wait for the next peer.
+            self.phase = Phase::Waiting;
+            self.deadline = Some(now + self.settings.wait);
+        }
+    }
+
+    fn leave(&mut self, now: Instant, then: Finish) {
+        self.close_call(CallEnd::WeLeft);
+        if self.signaling_up {
+            self.emit("leave", vec![]);
+            self.phase = Phase::Leaving;
+            self.finish_after_leave = then;
+            self.deadline = Some(now + self.settings.leave_timeout);
+        } else {
+            self.finish(then);
+        }
+    }
+
+    fn finish(&mut self, why: Finish) {
+        if let Some(call) = self.call.take() {
+            self.actions
+                .push_back(Action::ClosePeer(call.id, CallEnd::WeLeft));
+        }
+        if self.signaling_up {
+            self.actions.push_back(Action::Disconnect);
+        }
+        self.phase = Phase::Finished;
+        self.deadline = None;
+        self.actions.push_back(Action::Finish(why));
+    }
+
+    fn is_current(&self, id: CallId) -> bool {
+        self.call.as_ref().is_some_and(|c| c.id == id)
+    }
+
+    /// Feeds one input.
+    pub fn handle(&mut self, now: Instant, input: Input) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        match input {
+            Input::SignalingUp => {
+                self.signaling_up = true;
+                if self.phase == Phase::Connecting {
+                    self.emit("join", vec![]);
+                    self.phase = Phase::Joining;
+                    self.deadline = Some(now + self.settings.wait);
+                }
+            }
+            Input::SignalingDown(reason) => {
+                self.signaling_up = false;
+                match self.phase {
+                    Phase::Leaving => {
+                        let then = self.finish_after_leave.clone();
+                        self.finish(then);
+                    }
+                    // A connected call keeps flowing without signaling; it ends on its own.
+                    Phase::InCall if self.call.as_ref().is_some_and(|c| c.connected) => {
+                        tracing::warn!("signaling lost during a call ({reason}); the call goes on");
+                    }
+                    _ => {
+                        self.close_call(CallEnd::SignalingLost);
+                        self.finish(Finish::SignalingLost(reason));
+                    }
+                }
+            }
+            Input::Room(event) => self.on_room_event(now, event),
+            Input::Malformed(what) => tracing::warn!("ignored: {what}"),
+            Input::LocalDescription(id, desc) => {
+                if self.is_current(id) {
+                    self.send_message(&desc);
+                }
+            }
+            Input::RemoteApplied(id) => {
+                if let Some(call) = self.call.as_mut().filter(|c| c.id == id) {
+                    call.remote_applied = true;
+                    let queued = std::mem::take(&mut call.queued);
+                    for c in queued {
+                        self.actions.push_back(Action::AddCandidate(id, c));
+                    }
+                }
+            }
+            Input::LocalCandidate(id, candidate) => {
+                if self.is_current(id) {
+                    self.send_message(&SignalMessage::Candidate(candidate));
+                }
+            }
+            Input::Peer(id, state) => {
+                if !self.is_current(id) {
+                    return;
+                }
+                match state {
+                    PeerState::Connected => {
+                        let call = self.call.as_mut().filter(|c| c.id == id);
+                        if let Some(call) = call
+                            && !call.connected
+                        {
+                            call.connected = true;
+                            self.any_connected = true;
+                            self.actions.push_back(Action::CallConnected(id));
+                            self.deadline = self.settings.hold.map(|h| now + h);
+                        }
+                    }
+                    PeerState::Failed => self.end_call(now, CallEnd::ConnectionFailed),
+                }
+            }
+            Input::PeerError(id, why) => {
+                if self.is_current(id) {
+                    tracing::warn!("call {} cannot go on: {why}", id.0);
+                    self.end_call(now, CallEnd::NegotiationFailed(why));
+                }
+            }
+            Input::Stop => match self.phase {
+                Phase::Leaving => {}
+                Phase::Connecting => self.finish(Finish::Stopped),
+                _ => self.leave(now, Finish::Stopped),
+            },
+            Input::Timeout => {
+                if self.deadline.is_none_or(|d| now < d) {
+                    return;
+                }
+                self.deadline = None;
+                match self.phase {
+                    Phase::Connecting | Phase::Joining => self.finish(Finish::SignalingLost(
+                        "the server did not answer `join`".into(),
+                    )),
+                    Phase::Waiting => {
+                        let why = if self.any_connected {
+                            Finish::Done
+                        } else {
+                            Finish::NoPeer
+                        };
+                        self.leave(now, why);
+                    }
+                    Phase::InCall => {
+                        let connected = self.call.as_ref().is_some_and(|c| c.connected);
+                        if connected {
+                            // The hold time is over.
+                            self.leave(now, Finish::Done);
+                        } else {
+                            self.end_call(now, CallEnd::ConnectionFailed);
+                        }
+                    }
+                    Phase::Leaving => {
+                        let then = self.finish_after_leave.clone();
+                        self.finish(then);
+                    }
+                    Phase::Finished => {}
+                }
+            }
+        }
+    }
+
+    fn on_room_event(&mut self, now: Instant, event: RoomEvent) {
+        match event {
+            RoomEvent::Joined { id } => {
+                if self.phase == Phase::Joining {
+                    tracing::info!(room = %self.settings.room, %id, "joined the room");
+                    self.phase = Phase::Waiting;
+                    self.deadline = Some(now + self.settings.wait);
+                }
+            }
+            RoomEvent::Full => {
+                if matches!(self.phase, Phase::Joining | Phase::Waiting) {
+                    self.finish(Finish::RoomFull);
+                }
+            }
+            RoomEvent::OtherJoin { id } => {
+                if !matches!(self.phase, Phase::Waiting | Phase::InCall) {
+                    return;
+                }
+                // An old peer that vanished without `bye` is replaced by the newcomer.
+                self.close_call(CallEnd::Replaced);
+                tracing::info!(peer = %id, "a peer joined: offering");
+                let call = self.start_call(now, Role::Offerer);
+                self.actions.push_back(Action::CreateOffer(call));
+            }
+            RoomEvent::Bye { id } => {
+                if self.call.is_some() {
+                    tracing::info!(peer = %id, "the peer left");
+                    self.end_call(now, CallEnd::PeerLeft);
+                }
+            }
+            RoomEvent::Leaved => {
+                if self.phase == Phase::Leaving {
+                    let then = self.finish_after_leave.clone();
+                    self.finish(then);
+                }
+            }
+            RoomEvent::Message(msg) => self.on_message(now, msg),
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, msg: SignalMessage) {
+        if !matches!(self.phase, Phase::Waiting | Phase::InCall) {
+            tracing::debug!("ignored {} outside the room", kind_of(&msg));
+            return;
+        }
+        match msg {
+            SignalMessage::Offer(sdp) => {
+                let renegotiation = self
+                    .call
+                    .as_ref()
+                    .is_some_and(|c| c.role == Role::Answerer || c.answered);
+                if renegotiation {
+                    let call = self.call.as_mut().expect("checked above");
+                    // Candidates of the new offer wait for it like those of the first.
+                    call.remote_applied = false;
+                    let id = call.id;
+                    self.actions.push_back(Action::AcceptOffer(id, sdp));
+                } else {
+                    // An offer that crosses ours: theirs wins, as the peer that joined later
+                    // would otherwise never get an answer.
+                    self.close_call(CallEnd::Replaced);
+                    let id = self.start_call(now, Role::Answerer);
+                    self.actions.push_back(Action::AcceptOffer(id, sdp));
+                }
+            }
+            SignalMessage::Answer(sdp) => match self.call.as_mut() {
+                Some(call) if call.role == Role::Offerer && !call.answered => {
+                    call.answered = true;
+                    let id = call.id;
+                    self.actions.push_back(Action::AcceptAnswer(id, sdp));
+                }
+                _ => tracing::warn!("ignored an answer that answers no offer of ours"),
+            },
+            SignalMessage::Candidate(c) => match self.call.as_mut() {
+                Some(call) if call.remote_applied => {
+                    let id = call.id;
+                    self.actions.push_back(Action::AddCandidate(id, c));
+                }
+                Some(call) => call.queued.push(c),
+                None => tracing::debug!("ignored a candidate with no call"),
+            },
+        }
+    }
+}
+
+fn kind_of(msg: &SignalMessage) -> &'static str {
+    match msg {
+        SignalMessage::Offer(_) => "offer",
+        SignalMessage::Answer(_) => "answer",
+        SignalMessage::Candidate(_) => "candidate",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,4 @@
+//! roompeer: a native WebRTC client for the seed's socket.io room signaling.
+
+pub mod call;
+pub mod signaling;

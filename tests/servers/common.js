@@ -1,0 +1,47 @@
+'use strict';
+// Shared start-up for the test servers: ports, certificate and a "listening" line the tests wait for.
+const fs = require('fs');
+const http = require('http');
+const https = require('https');
+const express = require('express');
+const path = require('path');
+
+function parseArgs(argv) {
+  const opts = { httpPort: 0, httpsPort: 0, host: '127.0.0.1', key: null, cert: null, allowEIO3: false };
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => argv[++i];
+    if (a === '--http-port') opts.httpPort = Number(next());
+    else if (a === '--https-port') opts.httpsPort = Number(next());
+    else if (a === '--host') opts.host = next();
+    else if (a === '--key') opts.key = next();
+    else if (a === '--cert') opts.cert = next();
+    else if (a === '--allow-eio3') opts.allowEIO3 = true;
+    else { console.error('unknown option ' + a); process.exit(2); }
+  }
+  if (!opts.key || !opts.cert) { console.error('--key and --cert are required'); process.exit(2); }
+  return opts;
+}
+
+// Like the seed: an express app serving ./public on http and https, socket.io attached to https only.
+// Additionally, for tests, socket.io is attached to the http server too (the seed has it on https only),
+// so plain-http signaling can be exercised.
+function startServers(opts, attach) {
+  const app = express();
+  app.use(express.static(path.join(__dirname, '..', '..', 'assets', 'web')));
+  const httpServer = http.createServer(app);
+  const httpsServer = https.createServer({ key: fs.readFileSync(opts.key), cert: fs.readFileSync(opts.cert) }, app);
+  attach(httpsServer);
+  attach(httpServer);
+  let pending = 2;
+  const ready = () => {
+    if (--pending === 0) {
+      // One line on stdout: the tests read the ports from it.
+      console.log(JSON.stringify({ listening: true, http: httpServer.address().port, https: httpsServer.address().port }));
+    }
+  };
+  httpServer.listen(opts.httpPort, opts.host, ready);
+  httpsServer.listen(opts.httpsPort, opts.host, ready);
+}
+
+module.exports = { parseArgs, startServers };
