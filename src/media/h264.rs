@@ -1,0 +1,292 @@
+//! H.264 with openh264: constrained baseline for WebRTC, and RTP access-unit reassembly.
+
+use super::frame::I420Frame;
+use bytes::Bytes;
+use openh264::OpenH264API;
+use openh264::decoder::{Decoder, DecoderConfig};
+use openh264::encoder::{
+    BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Level, Profile,
+    RateControlMode, UsageType,
+};
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::packetizer::Depacketizer;
+
+/// H.264 NAL unit types that matter here.
+const NAL_IDR: u8 = 5;
+const NAL_SPS: u8 = 7;
+const NAL_PPS: u8 = 8;
+
+/// An encoded access unit (Annex B).
+#[derive(Debug, Clone)]
+pub struct EncodedFrame {
+    /// NAL units with start codes.
+    pub data: Vec<u8>,
+    /// Whether it is an IDR (starts with SPS and PPS).
+    pub keyframe: bool,
+}
+
+/// A WebRTC-friendly H.264 encoder: constrained baseline, level 3.1, real-time rate control.
+pub struct H264Encoder {
+    encoder: Encoder,
+    /// The last SPS and PPS, repeated before an IDR that lacks them.
+    parameter_sets: Vec<u8>,
+}
+
+/// Iterates over the NAL units of an Annex B stream (without start codes).
+pub fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= data.len() {
+        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let ends: Vec<usize> = starts
+        .iter()
+        .skip(1)
+        .map(|&s| {
+            // Drop the start code (and a 4-byte start code's extra zero) from the end.
+            let mut e = s - 3;
+            while e > 0 && data[e - 1] == 0 {
+                e -= 1;
+            }
+            e
+        })
+        .chain(std::iter::once(data.len()))
+        .collect();
+    starts
+        .into_iter()
+        .zip(ends)
+        .filter(|(s, e)| s < e)
+        .map(move |(s, e)| &data[s..e])
+}
+
+impl H264Encoder {
+    /// An encoder for frames of this size; `intra_period` frames between regular keyframes.
+    pub fn new(width: usize, height: usize, fps: f32, bitrate_bps: u32, intra_period: u32) -> Result<Self, String> {
+        let _ = (width, height);
+        let config = EncoderConfig::new()
+            .profile(Profile::Baseline)
+            .level(Level::Level_3_1)
+            .usage_type(UsageType::CameraVideoRealTime)
+            .rate_control_mode(RateControlMode::Bitrate)
+            .bitrate(BitRate::from_bps(bitrate_bps))
+            .max_frame_rate(FrameRate::from_hz(fps))
+            .skip_frames(false)
+            .intra_frame_period(IntraFramePeriod::from_num_frames(intra_period));
+        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
+            .map_err(|e| format!("cannot start the H.264 encoder: {e}"))?;
+        Ok(Self { encoder, parameter_sets: Vec::new() })
+    }
+
+    /// Encodes one frame; `keyframe` forces an IDR (after PLI/FIR).
+    pub fn encode(&mut self, frame: &I420Frame, keyframe: bool) -> Result<EncodedFrame, String> {
+        if keyframe {
+            self.encoder.force_intra_frame();
+        }
+        let bitstream = self.encoder.encode(frame).map_err(|e| format!("H.264 encoding failed: {e}"))?;
+        let is_idr = matches!(bitstream.frame_type(), FrameType::IDR);
+        let data = bitstream.to_vec();
+        let mut has_sps = false;
+        let mut sets = Vec::new();
+        for nal in nal_units(&data) {
+            let kind = nal.first().map_or(0, |b| b & 0x1f);
+            if kind == NAL_SPS || kind == NAL_PPS {
+                has_sps |= kind == NAL_SPS;
+                sets.extend_from_slice(&[0, 0, 0, 1]);
+                sets.extend_from_slice(nal);
+            }
+        }
+        if has_sps {
+            self.parameter_sets = sets;
+        }
+        let data = if is_idr && !has_sps && !self.parameter_sets.is_empty() {
+            // Every IDR must be decodable on its own by a peer that missed the first one.
+            let mut with_sets = self.parameter_sets.clone();
+            with_sets.extend_from_slice(&data);
+            with_sets
+        } else {
+            data
+        };
+        Ok(EncodedFrame { data, keyframe: is_idr })
+    }
+}
+
+/// Decodes Annex B access units.
+pub struct H264Decoder {
+    decoder: Decoder,
+}
+
+impl H264Decoder {
+    /// A new decoder.
+    pub fn new() -> Result<Self, String> {
+        let decoder = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())
+            .map_err(|e| format!("cannot start the H.264 decoder: {e}"))?;
+        Ok(Self { decoder })
+    }
+
+    /// Decodes one access unit; `Ok(None)` when it produced no picture yet.
+    pub fn decode(&mut self, access_unit: &[u8]) -> Result<Option<I420Frame>, String> {
+        use openh264::formats::YUVSource;
+        match self.decoder.decode(access_unit) {
+            Ok(Some(yuv)) => {
+                let f = I420Frame::from_planes(yuv.dimensions(), (yuv.y(), yuv.u(), yuv.v()), yuv.strides());
+                Ok(Some(f))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(format!("H.264 decoding failed: {e}")),
+        }
+    }
+}
+
+/// Whether an Annex B access unit holds an IDR slice.
+pub fn is_keyframe(access_unit: &[u8]) -> bool {
+    nal_units(access_unit).any(|n| n.first().is_some_and(|b| b & 0x1f == NAL_IDR))
+}
+
+/// What the assembler made of one RTP packet.
+#[derive(Debug, PartialEq)]
+pub enum Assembled {
+    /// Nothing complete yet.
+    Pending,
+    /// A whole access unit (Annex B).
+    Frame(Vec<u8>),
+    /// Packets were lost: frames are skipped until the next keyframe, which should be requested.
+    NeedKeyframe,
+}
+
+/// Reassembles H.264 access units from RTP packets (RFC 6184: single NAL, STAP-A, FU-A), and
+/// drops what cannot be decoded after a loss until a keyframe arrives.
+#[derive(Debug, Default)]
+pub struct FrameAssembler {
+    depacketizer: H264Packet,
+    buffer: Vec<u8>,
+    timestamp: Option<u32>,
+    last_seq: Option<u16>,
+    /// A packet of the current frame was lost.
+    broken: bool,
+    /// Waiting for a keyframe after a loss (or at the start).
+    need_keyframe: bool,
+    /// A keyframe request has been made for the current gap.
+    requested: bool,
+}
+
+impl FrameAssembler {
+    /// A new assembler, waiting for the first keyframe.
+    pub fn new() -> Self {
+        Self { need_keyframe: true, ..Default::default() }
+    }
+
+    /// Feeds one RTP packet.
+    pub fn push(&mut self, seq: u16, timestamp: u32, marker: bool, payload: &Bytes) -> Assembled {
+        let mut lost = false;
+        if let Some(last) = self.last_seq {
+            let step = seq.wrapping_sub(last);
+            if step == 0 || step > 0x8000 {
+                return Assembled::Pending; // duplicate or late
+            }
+            lost = step != 1;
+        }
+        self.last_seq = Some(seq);
+        if self.timestamp != Some(timestamp) {
+            // A new frame began; whatever was buffered without its marker is incomplete.
+            if !self.buffer.is_empty() {
+                self.broken = true;
+            }
+            self.buffer.clear();
+            self.depacketizer = H264Packet::default();
+            self.broken = lost;
+            self.timestamp = Some(timestamp);
+        } else if lost {
+            self.broken = true;
+        }
+        match self.depacketizer.depacketize(payload) {
+            Ok(nals) => self.buffer.extend_from_slice(&nals),
+            Err(_) => self.broken = true,
+        }
+        if !marker {
+            return Assembled::Pending;
+        }
+        let frame = std::mem::take(&mut self.buffer);
+        self.depacketizer = H264Packet::default();
+        self.timestamp = None;
+        let broken = std::mem::replace(&mut self.broken, false);
+        if broken {
+            self.need_keyframe = true;
+        } else if self.need_keyframe && is_keyframe(&frame) {
+            self.need_keyframe = false;
+            self.requested = false;
+        }
+        if self.need_keyframe {
+            if self.requested {
+                return Assembled::Pending;
+            }
+            self.requested = true;
+            return Assembled::NeedKeyframe;
+        }
+        Assembled::Frame(frame)
+    }
+
+    /// Allows a new keyframe request for the same gap (e.g. the first one went unanswered).
+    pub fn rerequest(&mut self) {
+        self.requested = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::testsrc::{Stamp, TestPattern, read_stamp};
+
+    #[test]
+    fn encode_decode_keeps_the_stamp_and_idr_has_parameter_sets() {
+        let (w, h) = (320, 240);
+        let mut enc = H264Encoder::new(w, h, 30.0, 500_000, 60).unwrap();
+        let mut dec = H264Decoder::new().unwrap();
+        let p = TestPattern::new(w, h);
+        let mut f = I420Frame::black(w, h);
+        for n in 0..10u32 {
+            let s = Stamp { sender_id: 7, counter: n, sent_ms: 1000 + u64::from(n) };
+            p.render(s, &mut f);
+            let e = enc.encode(&f, n == 5).unwrap();
+            if n == 0 || n == 5 {
+                assert!(e.keyframe, "frame {n} should be an IDR");
+                let kinds: Vec<u8> = nal_units(&e.data).map(|n| n[0] & 0x1f).collect();
+                assert_eq!(&kinds[..2], &[NAL_SPS, NAL_PPS], "{kinds:?}");
+            }
+            let out = dec.decode(&e.data).unwrap().expect("a picture per frame");
+            assert_eq!((out.width, out.height), (w, h));
+            assert_eq!(read_stamp(&out), Some(s));
+        }
+    }
+
+    #[test]
+    fn nal_splitting() {
+        let data = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5];
+        let nals: Vec<&[u8]> = nal_units(&data).collect();
+        assert_eq!(nals, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]);
+    }
+
+    #[test]
+    fn assembler_waits_for_a_keyframe_after_loss() {
+        let idr = Bytes::from_static(&[0x65, 0x88, 0x84]);
+        let p = Bytes::from_static(&[0x41, 0x9a, 0x02]);
+        let mut a = FrameAssembler::new();
+        // A P frame first: a keyframe is needed.
+        assert_eq!(a.push(1, 100, true, &p), Assembled::NeedKeyframe);
+        assert_eq!(a.push(2, 200, true, &p), Assembled::Pending, "asked once per gap");
+        assert!(matches!(a.push(3, 300, true, &idr), Assembled::Frame(_)));
+        assert!(matches!(a.push(4, 400, true, &p), Assembled::Frame(_)));
+        // Loss: seq 5 missing.
+        assert_eq!(a.push(6, 500, true, &p), Assembled::NeedKeyframe);
+        assert_eq!(a.push(6, 500, true, &p), Assembled::Pending, "duplicate");
+        assert!(matches!(a.push(7, 600, true, &idr), Assembled::Frame(_)));
+        // Garbage never panics.
+        assert_eq!(a.push(8, 700, true, &Bytes::from_static(&[0x1f])), Assembled::NeedKeyframe);
+        let _ = a.push(9, 800, true, &Bytes::from_static(&[0x7c]));
+        let _ = a.push(10, 900, true, &Bytes::from_static(&[0x78, 0x00, 0x05]));
+    }
+}

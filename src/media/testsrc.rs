@@ -1,0 +1,193 @@
+//! The synthetic camera: a moving picture that carries a stamp (sender id, frame counter, send
+//! time) in large blocks of its pixels, so the receiver can read it back after lossy coding.
+
+use super::frame::I420Frame;
+
+/// What each test-source frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    /// Identifies the sending roompeer (`--id`).
+    pub sender_id: u16,
+    /// Frame number, from 0.
+    pub counter: u32,
+    /// Send time, milliseconds since the Unix epoch (48 bits kept).
+    pub sent_ms: u64,
+}
+
+/// Bits: 16 sender id, 32 counter, 48 time, 8 CRC.
+const BITS: usize = 104;
+/// Stamp blocks per row; 4 rows of 26 blocks hold the 104 bits.
+const COLUMNS: usize = 26;
+const ROWS: usize = BITS / COLUMNS;
+const DARK: u8 = 32;
+const LIGHT: u8 = 224;
+
+/// Side of one stamp block in pixels for a frame width: as large as fits, even.
+fn block_size(width: usize) -> usize {
+    ((width / COLUMNS) & !1).max(2)
+}
+
+fn crc8(bytes: &[u8]) -> u8 {
+    // CRC-8 (poly 0x07) with a non-zero start, so an all-dark band (a black frame) is no stamp.
+    let mut crc = 0x5Au8;
+    for &b in bytes {
+        crc ^= b;
+        for _ in 0..8 {
+            crc = if crc & 0x80 != 0 { (crc << 1) ^ 0x07 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+impl Stamp {
+    fn to_bits(self) -> [bool; BITS] {
+        let mut bytes = Vec::with_capacity(13);
+        bytes.extend_from_slice(&self.sender_id.to_be_bytes());
+        bytes.extend_from_slice(&self.counter.to_be_bytes());
+        bytes.extend_from_slice(&(self.sent_ms & 0xFFFF_FFFF_FFFF).to_be_bytes()[2..]);
+        bytes.push(crc8(&bytes));
+        let mut bits = [false; BITS];
+        for (i, bit) in bits.iter_mut().enumerate() {
+            *bit = bytes[i / 8] & (0x80 >> (i % 8)) != 0;
+        }
+        bits
+    }
+
+    fn from_bits(bits: &[bool; BITS]) -> Option<Stamp> {
+        let mut bytes = [0u8; 13];
+        for (i, &bit) in bits.iter().enumerate() {
+            if bit {
+                bytes[i / 8] |= 0x80 >> (i % 8);
+            }
+        }
+        if crc8(&bytes[..12]) != bytes[12] {
+            return None;
+        }
+        let mut ms = [0u8; 8];
+        ms[2..].copy_from_slice(&bytes[6..12]);
+        Some(Stamp {
+            sender_id: u16::from_be_bytes([bytes[0], bytes[1]]),
+            counter: u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]),
+            sent_ms: u64::from_be_bytes(ms),
+        })
+    }
+}
+
+/// Renders test-source frames.
+#[derive(Debug, Clone)]
+pub struct TestPattern {
+    width: usize,
+    height: usize,
+}
+
+impl TestPattern {
+    /// A pattern for frames of this size (even dimensions, at least 52x8).
+    pub fn new(width: usize, height: usize) -> Self {
+        Self { width, height }
+    }
+
+    /// Draws frame `stamp.counter`: a moving colour gradient with a sweeping bar, and the stamp
+    /// in the top rows.
+    pub fn render(&self, stamp: Stamp, frame: &mut I420Frame) {
+        let (w, h) = (self.width, self.height);
+        if frame.width != w || frame.height != h {
+            *frame = I420Frame::black(w, h);
+        }
+        let t = stamp.counter as usize;
+        let b = block_size(w);
+        let band = b * ROWS;
+        let bar = (t * 4) % w;
+        for row in 0..h {
+            let line = &mut frame.y[row * w..(row + 1) * w];
+            if row < band {
+                continue;
+            }
+            for (x, px) in line.iter_mut().enumerate() {
+                let base = ((x + row + t * 2) % 200) as u8 + 28;
+                *px = if x.abs_diff(bar) < 8 { 235 } else { base };
+            }
+        }
+        let (cw, ch) = (w / 2, h / 2);
+        for row in 0..ch {
+            for x in 0..cw {
+                let i = row * cw + x;
+                if row * 2 < band {
+                    frame.u[i] = 128;
+                    frame.v[i] = 128;
+                } else {
+                    frame.u[i] = ((x + t) % 256) as u8;
+                    frame.v[i] = ((row + t / 2) % 256) as u8;
+                }
+            }
+        }
+        let bits = stamp.to_bits();
+        for (i, &bit) in bits.iter().enumerate() {
+            let (bx, by) = ((i % COLUMNS) * b, (i / COLUMNS) * b);
+            let value = if bit { LIGHT } else { DARK };
+            for row in by..by + b {
+                frame.y[row * w + bx..row * w + bx + b].fill(value);
+            }
+        }
+        // Right of the stamp blocks, the band stays mid-grey.
+        for row in 0..band.min(h) {
+            frame.y[row * w + COLUMNS * b..(row + 1) * w].fill(128);
+        }
+    }
+}
+
+/// Reads the stamp from a decoded frame's luma, sampling the centre of each block.
+pub fn read_stamp(frame: &I420Frame) -> Option<Stamp> {
+    let (w, h) = (frame.width, frame.height);
+    let b = block_size(w);
+    if b * COLUMNS > w || b * ROWS > h {
+        return None;
+    }
+    let mut bits = [false; BITS];
+    for (i, bit) in bits.iter_mut().enumerate() {
+        let (bx, by) = ((i % COLUMNS) * b, (i / COLUMNS) * b);
+        // Average the inner half of the block: edges blur under compression.
+        let (lo, hi) = (b / 4, b - b / 4);
+        let mut sum = 0u32;
+        let mut n = 0u32;
+        for row in by + lo..by + hi.max(lo + 1) {
+            for x in bx + lo..bx + hi.max(lo + 1) {
+                sum += u32::from(frame.y[row * w + x]);
+                n += 1;
+            }
+        }
+        *bit = sum / n.max(1) > u32::from((DARK as u16 + LIGHT as u16) / 2) as u32;
+    }
+    Stamp::from_bits(&bits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_survive_a_round_trip_through_pixels() {
+        for (w, h) in [(640, 480), (320, 240), (1280, 720), (160, 120)] {
+            let p = TestPattern::new(w, h);
+            let mut f = I420Frame::black(w, h);
+            let s = Stamp { sender_id: 4242, counter: 123_456, sent_ms: 1_790_000_000_123 };
+            p.render(s, &mut f);
+            assert_eq!(read_stamp(&f), Some(s), "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_stamp_is_refused() {
+        let p = TestPattern::new(640, 480);
+        let mut f = I420Frame::black(640, 480);
+        p.render(Stamp { sender_id: 1, counter: 2, sent_ms: 3 }, &mut f);
+        // Flip one block.
+        let b = block_size(640);
+        for row in 0..b {
+            for x in b * 3..b * 4 {
+                f.y[row * 640 + x] = 255 - f.y[row * 640 + x];
+            }
+        }
+        assert_eq!(read_stamp(&f), None);
+        assert_eq!(read_stamp(&I420Frame::black(640, 480)), None);
+    }
+}
