@@ -1,5 +1,10 @@
 //! roompeer: a native WebRTC client for the seed's socket.io room signaling.
 
 pub mod call;
-pub mod signaling;
+pub mod cli;
+pub mod config;
+pub mod headless;
 pub mod media;
+pub mod peer;
+pub mod report;
+pub mod signaling;

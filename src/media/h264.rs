@@ -66,7 +66,13 @@ pub fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 impl H264Encoder {
     /// An encoder for frames of this size; `intra_period` frames between regular keyframes.
-    pub fn new(width: usize, height: usize, fps: f32, bitrate_bps: u32, intra_period: u32) -> Result<Self, String> {
+    pub fn new(
+        width: usize,
+        height: usize,
+        fps: f32,
+        bitrate_bps: u32,
+        intra_period: u32,
+    ) -> Result<Self, String> {
         let _ = (width, height);
         let config = EncoderConfig::new()
             .profile(Profile::Baseline)
@@ -79,7 +85,10 @@ impl H264Encoder {
             .intra_frame_period(IntraFramePeriod::from_num_frames(intra_period));
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| format!("cannot start the H.264 encoder: {e}"))?;
-        Ok(Self { encoder, parameter_sets: Vec::new() })
+        Ok(Self {
+            encoder,
+            parameter_sets: Vec::new(),
+        })
     }
 
     /// Encodes one frame; `keyframe` forces an IDR (after PLI/FIR).
@@ -87,7 +96,10 @@ impl H264Encoder {
         if keyframe {
             self.encoder.force_intra_frame();
         }
-        let bitstream = self.encoder.encode(frame).map_err(|e| format!("H.264 encoding failed: {e}"))?;
+        let bitstream = self
+            .encoder
+            .encode(frame)
+            .map_err(|e| format!("H.264 encoding failed: {e}"))?;
         let is_idr = matches!(bitstream.frame_type(), FrameType::IDR);
         let data = bitstream.to_vec();
         let mut has_sps = false;
@@ -111,7 +123,10 @@ impl H264Encoder {
         } else {
             data
         };
-        Ok(EncodedFrame { data, keyframe: is_idr })
+        Ok(EncodedFrame {
+            data,
+            keyframe: is_idr,
+        })
     }
 }
 
@@ -133,7 +148,11 @@ impl H264Decoder {
         use openh264::formats::YUVSource;
         match self.decoder.decode(access_unit) {
             Ok(Some(yuv)) => {
-                let f = I420Frame::from_planes(yuv.dimensions(), (yuv.y(), yuv.u(), yuv.v()), yuv.strides());
+                let f = I420Frame::from_planes(
+                    yuv.dimensions(),
+                    (yuv.y(), yuv.u(), yuv.v()),
+                    yuv.strides(),
+                );
                 Ok(Some(f))
             }
             Ok(None) => Ok(None),
@@ -177,7 +196,10 @@ pub struct FrameAssembler {
 impl FrameAssembler {
     /// A new assembler, waiting for the first keyframe.
     pub fn new() -> Self {
-        Self { need_keyframe: true, ..Default::default() }
+        Self {
+            need_keyframe: true,
+            ..Default::default()
+        }
     }
 
     /// Feeds one RTP packet.
@@ -249,7 +271,11 @@ mod tests {
         let p = TestPattern::new(w, h);
         let mut f = I420Frame::black(w, h);
         for n in 0..10u32 {
-            let s = Stamp { sender_id: 7, counter: n, sent_ms: 1000 + u64::from(n) };
+            let s = Stamp {
+                sender_id: 7,
+                counter: n,
+                sent_ms: 1000 + u64::from(n),
+            };
             p.render(s, &mut f);
             let e = enc.encode(&f, n == 5).unwrap();
             if n == 0 || n == 5 {
@@ -265,9 +291,14 @@ mod tests {
 
     #[test]
     fn nal_splitting() {
-        let data = [0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5];
+        let data = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5,
+        ];
         let nals: Vec<&[u8]> = nal_units(&data).collect();
-        assert_eq!(nals, vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]);
+        assert_eq!(
+            nals,
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]
+        );
     }
 
     #[test]
@@ -277,7 +308,11 @@ mod tests {
         let mut a = FrameAssembler::new();
         // A P frame first: a keyframe is needed.
         assert_eq!(a.push(1, 100, true, &p), Assembled::NeedKeyframe);
-        assert_eq!(a.push(2, 200, true, &p), Assembled::Pending, "asked once per gap");
+        assert_eq!(
+            a.push(2, 200, true, &p),
+            Assembled::Pending,
+            "asked once per gap"
+        );
         assert!(matches!(a.push(3, 300, true, &idr), Assembled::Frame(_)));
         assert!(matches!(a.push(4, 400, true, &p), Assembled::Frame(_)));
         // Loss: seq 5 missing.
@@ -285,7 +320,10 @@ mod tests {
         assert_eq!(a.push(6, 500, true, &p), Assembled::Pending, "duplicate");
         assert!(matches!(a.push(7, 600, true, &idr), Assembled::Frame(_)));
         // Garbage never panics.
-        assert_eq!(a.push(8, 700, true, &Bytes::from_static(&[0x1f])), Assembled::NeedKeyframe);
+        assert_eq!(
+            a.push(8, 700, true, &Bytes::from_static(&[0x1f])),
+            Assembled::NeedKeyframe
+        );
         let _ = a.push(9, 800, true, &Bytes::from_static(&[0x7c]));
         let _ = a.push(10, 900, true, &Bytes::from_static(&[0x78, 0x00, 0x05]));
     }

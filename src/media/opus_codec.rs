@@ -34,7 +34,10 @@ impl OpusDecoder {
         let decoder = opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)
             .map_err(|e| format!("cannot start the Opus decoder: {e}"))?;
         // Up to 120 ms per packet.
-        Ok(Self { decoder, buf: vec![0; FRAME_SAMPLES * 6] })
+        Ok(Self {
+            decoder,
+            buf: vec![0; FRAME_SAMPLES * 6],
+        })
     }
 
     /// Decodes one packet; returns its samples.
@@ -66,6 +69,9 @@ mod tests {
         }
         let hz = dominant_hz(&heard[heard.len() - 48_000..]).unwrap();
         assert!((hz - 660.0).abs() <= 2.0, "{hz}");
-        assert!(dec.decode(&[0xff, 0xff, 0xff]).is_err() || true, "garbage never panics");
+        assert!(
+            dec.decode(&[0xff, 0xff, 0xff]).is_err() || true,
+            "garbage never panics"
+        );
     }
 }

@@ -17,7 +17,12 @@ pub struct Y4mWriter {
 impl Y4mWriter {
     /// Creates the file.
     pub fn create(path: &Path, fps: u32) -> std::io::Result<Self> {
-        Ok(Self { out: BufWriter::new(File::create(path)?), size: None, fps, skipped: 0 })
+        Ok(Self {
+            out: BufWriter::new(File::create(path)?),
+            size: None,
+            fps,
+            skipped: 0,
+        })
     }
 
     /// Appends a frame; frames of another size than the first are counted and skipped, since
@@ -25,7 +30,11 @@ impl Y4mWriter {
     pub fn write(&mut self, f: &I420Frame) -> std::io::Result<()> {
         match self.size {
             None => {
-                writeln!(self.out, "YUV4MPEG2 W{} H{} F{}:1 Ip A1:1 C420jpeg", f.width, f.height, self.fps)?;
+                writeln!(
+                    self.out,
+                    "YUV4MPEG2 W{} H{} F{}:1 Ip A1:1 C420jpeg",
+                    f.width, f.height, self.fps
+                )?;
                 self.size = Some((f.width, f.height));
             }
             Some(s) if s != (f.width, f.height) => {
@@ -43,7 +52,10 @@ impl Y4mWriter {
     /// Flushes the file.
     pub fn finish(mut self) -> std::io::Result<()> {
         if self.skipped > 0 {
-            tracing::warn!("{} frames of a different size were not recorded", self.skipped);
+            tracing::warn!(
+                "{} frames of a different size were not recorded",
+                self.skipped
+            );
         }
         self.out.flush()
     }

@@ -33,7 +33,11 @@ fn crc8(bytes: &[u8]) -> u8 {
     for &b in bytes {
         crc ^= b;
         for _ in 0..8 {
-            crc = if crc & 0x80 != 0 { (crc << 1) ^ 0x07 } else { crc << 1 };
+            crc = if crc & 0x80 != 0 {
+                (crc << 1) ^ 0x07
+            } else {
+                crc << 1
+            };
         }
     }
     crc
@@ -169,7 +173,11 @@ mod tests {
         for (w, h) in [(640, 480), (320, 240), (1280, 720), (160, 120)] {
             let p = TestPattern::new(w, h);
             let mut f = I420Frame::black(w, h);
-            let s = Stamp { sender_id: 4242, counter: 123_456, sent_ms: 1_790_000_000_123 };
+            let s = Stamp {
+                sender_id: 4242,
+                counter: 123_456,
+                sent_ms: 1_790_000_000_123,
+            };
             p.render(s, &mut f);
             assert_eq!(read_stamp(&f), Some(s), "{w}x{h}");
         }
@@ -179,7 +187,14 @@ mod tests {
     fn a_damaged_stamp_is_refused() {
         let p = TestPattern::new(640, 480);
         let mut f = I420Frame::black(640, 480);
-        p.render(Stamp { sender_id: 1, counter: 2, sent_ms: 3 }, &mut f);
+        p.render(
+            Stamp {
+                sender_id: 1,
+                counter: 2,
+                sent_ms: 3,
+            },
+            &mut f,
+        );
         // Flip one block.
         let b = block_size(640);
         for row in 0..b {

@@ -18,7 +18,11 @@ pub struct Tone {
 impl Tone {
     /// A tone at `hz` at a third of full scale.
     pub fn new(hz: f64) -> Self {
-        Self { hz, phase: 0.0, amplitude: 0.3 * f64::from(i16::MAX) }
+        Self {
+            hz,
+            phase: 0.0,
+            amplitude: 0.3 * f64::from(i16::MAX),
+        }
     }
 
     /// Fills the next samples (mono).

@@ -1,0 +1,314 @@
+//! Command-line options, and how they become run options.
+
+use crate::call::Settings;
+use crate::config::FileConfig;
+use crate::headless::RunOptions;
+use crate::peer::PeerSettings;
+use crate::peer::media_io::MediaSettings;
+use crate::signaling::room::Room;
+use crate::signaling::tls::TrustMode;
+use crate::signaling::{EioVersion, TransportOptions};
+use clap::Parser;
+use std::path::PathBuf;
+use std::time::Duration;
+use webrtc::peer_connection::RTCIceServer;
+
+/// roompeer: joins a room on a socket.io signaling server and holds a WebRTC call.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Cli {
+    /// Run without a window (the only mode until the desktop window exists).
+    #[arg(long)]
+    pub headless: bool,
+
+    /// Signaling server, `https://host:port` or `http://host:port` (socket.io path `/socket.io/`).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+
+    /// Room to join; without it roompeer joins room `null`, as the seed's page does.
+    #[arg(long, value_name = "NAME")]
+    pub room: Option<String>,
+
+    /// Force the Engine.IO protocol version (3: socket.io 2.x, 4: socket.io 3.x/4.x).
+    #[arg(long, value_name = "3|4", value_parser = parse_eio)]
+    pub eio: Option<EioVersion>,
+
+    /// Trust this CA certificate (PEM) in addition to the system's.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["pin_cert", "insecure"])]
+    pub ca_cert: Option<PathBuf>,
+
+    /// Trust exactly this server certificate (PEM or DER); the handshake is still verified.
+    #[arg(long, value_name = "PATH", conflicts_with = "insecure")]
+    pub pin_cert: Option<PathBuf>,
+
+    /// Do not verify the server's certificate at all (warns on every connection).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// A STUN or TURN server URL; repeat for several.
+    #[arg(long = "ice", value_name = "URL")]
+    pub ice: Vec<String>,
+
+    /// User name for every TURN url given with --ice.
+    #[arg(long, value_name = "USER")]
+    pub ice_user: Option<String>,
+
+    /// Password for every TURN url given with --ice (prefer the environment variable).
+    #[arg(
+        long,
+        value_name = "PASS",
+        env = "ROOMPEER_ICE_PASS",
+        hide_env_values = true
+    )]
+    pub ice_pass: Option<String>,
+
+    /// Use relayed (TURN) candidates only.
+    #[arg(long)]
+    pub relay_only: bool,
+
+    /// A TOML file with server, room and ICE servers with per-server credentials.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Video source: `testsrc` (a moving picture that carries a stamp).
+    #[arg(long, value_name = "SOURCE", default_value = "testsrc")]
+    pub video: String,
+
+    /// Video size, WIDTHxHEIGHT.
+    #[arg(long, value_name = "WxH", default_value = "640x480", value_parser = parse_size)]
+    pub video_size: (usize, usize),
+
+    /// Video frames per second.
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub fps: u32,
+
+    /// Video bit rate in kbit/s.
+    #[arg(long, value_name = "KBPS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(50..=20000))]
+    pub video_kbps: u32,
+
+    /// Audio source: `tone` or `tone:HZ` (default 440 Hz).
+    #[arg(long, value_name = "SOURCE", default_value = "tone", value_parser = parse_tone)]
+    pub audio: f64,
+
+    /// Sender id written into the video (default: from the process id).
+    #[arg(long, value_name = "N")]
+    pub id: Option<u16>,
+
+    /// Seconds to wait for a peer (at the start, and after each call).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub wait: f64,
+
+    /// Hold each call this many seconds after it connects, then leave and exit.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Leave after this many calls have ended.
+    #[arg(long, value_name = "N")]
+    pub calls: Option<u32>,
+
+    /// Record each call into DIR/call-N/ (SDP, candidates, remote video and audio).
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+
+    /// Write a JSON report here, whatever the outcome.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+}
+
+fn parse_eio(s: &str) -> Result<EioVersion, String> {
+    match s {
+        "3" => Ok(EioVersion::V3),
+        "4" => Ok(EioVersion::V4),
+        _ => Err("expected 3 or 4".into()),
+    }
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or("expected WIDTHxHEIGHT, e.g. 640x480")?;
+    let w: usize = w.parse().map_err(|_| format!("bad width {w:?}"))?;
+    let h: usize = h.parse().map_err(|_| format!("bad height {h:?}"))?;
+    if w % 2 != 0 || h % 2 != 0 || !(64..=3840).contains(&w) || !(48..=2160).contains(&h) {
+        return Err("width and height must be even, 64..3840 by 48..2160".into());
+    }
+    Ok((w, h))
+}
+
+fn parse_tone(s: &str) -> Result<f64, String> {
+    let hz = match s.strip_prefix("tone") {
+        Some("") => 440.0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|h| h.parse::<f64>().ok())
+            .ok_or("expected tone or tone:HZ")?,
+        None => return Err("the only audio source is tone[:HZ]".into()),
+    };
+    if !(20.0..=20_000.0).contains(&hz) {
+        return Err("the tone must be between 20 and 20000 Hz".into());
+    }
+    Ok(hz)
+}
+
+fn seconds(v: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(v)
+        .map_err(|_| format!("{what} must be a non-negative number of seconds"))
+}
+
+impl Cli {
+    /// Turns the options (and the config file) into what a run needs.
+    pub fn run_options(&self) -> Result<RunOptions, String> {
+        let file = match &self.config {
+            Some(p) => FileConfig::load(p)?,
+            None => FileConfig::default(),
+        };
+        if self.video != "testsrc" {
+            return Err(format!(
+                "video source {:?} is not available in headless mode; use --video testsrc",
+                self.video
+            ));
+        }
+        let server = self
+            .server
+            .clone()
+            .or(file.server.clone())
+            .unwrap_or_else(|| "https://localhost/".to_owned());
+        let url: url::Url = server
+            .parse()
+            .map_err(|e| format!("--server {server:?} is not a URL: {e}"))?;
+        let trust = if self.insecure {
+            TrustMode::Insecure
+        } else if let Some(p) = &self.pin_cert {
+            TrustMode::Pinned(p.clone())
+        } else if let Some(p) = &self.ca_cert {
+            TrustMode::ExtraCa(p.clone())
+        } else {
+            TrustMode::System
+        };
+        let mut ice_servers: Vec<RTCIceServer> = file
+            .ice_servers
+            .iter()
+            .map(|s| RTCIceServer {
+                urls: s.urls.clone(),
+                username: s.username.clone(),
+                credential: s.credential.clone(),
+            })
+            .collect();
+        for u in &self.ice {
+            let is_turn = u.starts_with("turn:") || u.starts_with("turns:");
+            if is_turn && (self.ice_user.is_none() || self.ice_pass.is_none()) {
+                return Err(format!(
+                    "{u} needs credentials: give --ice-user and --ice-pass (or ROOMPEER_ICE_PASS)"
+                ));
+            }
+            ice_servers.push(RTCIceServer {
+                urls: vec![u.clone()],
+                username: if is_turn {
+                    self.ice_user.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                },
+                credential: if is_turn {
+                    self.ice_pass.clone().unwrap_or_default()
+                } else {
+                    String::new()
+                },
+            });
+        }
+        if self.relay_only
+            && !ice_servers
+                .iter()
+                .any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
+        {
+            return Err("--relay-only needs a TURN server (--ice turn:HOST:PORT)".into());
+        }
+        let (width, height) = self.video_size;
+        let sender_id = self.id.unwrap_or((std::process::id() % 65_536) as u16);
+        Ok(RunOptions {
+            transport: TransportOptions {
+                url,
+                eio: self.eio,
+                trust,
+                connect_timeout: Duration::from_secs(10),
+            },
+            session: Settings {
+                room: Room(self.room.clone().or(file.room.clone())),
+                wait: seconds(self.wait, "--wait")?,
+                hold: self
+                    .duration
+                    .map(|d| seconds(d, "--duration"))
+                    .transpose()?,
+                max_calls: self.calls,
+                leave_timeout: Duration::from_secs(2),
+            },
+            peer: PeerSettings {
+                ice_servers,
+                relay_only: self.relay_only,
+                media: MediaSettings {
+                    width,
+                    height,
+                    fps: self.fps,
+                    bitrate_bps: self.video_kbps * 1000,
+                    tone_hz: self.audio,
+                    sender_id,
+                },
+            },
+            record: self.record.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<RunOptions, String> {
+        let mut all = vec!["roompeer", "--headless"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all)
+            .map_err(|e| e.to_string())?
+            .run_options()
+    }
+
+    #[test]
+    fn defaults_match_the_seed() {
+        let o = parse(&[]).unwrap();
+        assert_eq!(o.session.room, Room(None));
+        assert_eq!(o.session.wait, Duration::from_secs(60));
+        assert_eq!(
+            (o.peer.media.width, o.peer.media.height, o.peer.media.fps),
+            (640, 480, 30)
+        );
+        assert_eq!(o.peer.media.tone_hz, 440.0);
+        assert!(matches!(o.transport.trust, TrustMode::System));
+    }
+
+    #[test]
+    fn options_are_checked() {
+        assert!(parse(&["--audio", "tone:660"]).is_ok_and(|o| o.peer.media.tone_hz == 660.0));
+        assert!(parse(&["--audio", "mic"]).is_err());
+        assert!(parse(&["--video-size", "641x480"]).is_err());
+        assert!(parse(&["--eio", "5"]).is_err());
+        assert!(parse(&["--pin-cert", "a", "--insecure"]).is_err());
+        assert!(
+            parse(&["--ice", "turn:127.0.0.1:3478"]).is_err(),
+            "TURN without credentials"
+        );
+        let o = parse(&[
+            "--ice",
+            "turn:127.0.0.1:3478",
+            "--ice-user",
+            "aaaa",
+            "--ice-pass",
+            "aaaa",
+            "--ice",
+            "stun:127.0.0.1:3478",
+        ])
+        .unwrap();
+        assert_eq!(o.peer.ice_servers.len(), 2);
+        assert_eq!(o.peer.ice_servers[0].credential, "aaaa");
+        assert_eq!(o.peer.ice_servers[1].credential, "");
+        assert!(parse(&["--relay-only"]).is_err());
+        assert!(parse(&["--wait", "-1"]).is_err());
+    }
+}

@@ -1,0 +1,536 @@
+//! The headless run: connects the signaling transport, the call state machine and the peer
+//! connections, executes actions, and writes the report and recordings.
+
+use crate::call::{Action, CallEnd, CallId, Finish, Input, Role, Session, Settings};
+use crate::peer::media_io::CallMedia;
+use crate::peer::{Peer, PeerSettings};
+use crate::report::{
+    AudioReport, CallReport, CallSummary, EventRecord, Outcome, Report, Timings, VideoReport,
+    ms_since_start, proc_status_kib,
+};
+use crate::signaling::room::{RoomEvent, SignalMessage};
+use crate::signaling::{ConnectError, Signaling, TransportEvent, TransportOptions, connect};
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// Everything a headless run needs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The signaling server and how to trust it.
+    pub transport: TransportOptions,
+    /// Room, waits and hold time.
+    pub session: Settings,
+    /// How peer connections are built.
+    pub peer: PeerSettings,
+    /// Where to record each call (`DIR/call-N/`).
+    pub record: Option<PathBuf>,
+}
+
+/// A call in progress, with what will go into its report.
+struct LiveCall {
+    peer: Option<Peer>,
+    media: std::sync::Arc<CallMedia>,
+    role: Role,
+    dir: Option<PathBuf>,
+    candidates: Option<std::fs::File>,
+    timings: Timings,
+    connected_at: Option<Instant>,
+}
+
+impl LiveCall {
+    fn save(&self, name: &str, content: &str) {
+        if let Some(dir) = &self.dir
+            && let Err(e) = std::fs::write(dir.join(name), content)
+        {
+            tracing::error!("cannot write {name}: {e}");
+        }
+    }
+
+    fn log_candidate(&mut self, side: &str, candidate: &str) {
+        if let Some(f) = self.candidates.as_mut() {
+            let line = serde_json::json!({
+                "t_ms": ms_since_start(Instant::now()),
+                "side": side,
+                "candidate": candidate,
+            });
+            if let Err(e) = writeln!(f, "{line}") {
+                tracing::error!("cannot write candidates.jsonl: {e}");
+                self.candidates = None;
+            }
+        }
+    }
+}
+
+/// Runs until the session finishes; returns the report (not yet written).
+pub async fn run(opts: RunOptions) -> Report {
+    let mut report = Report {
+        outcome: Outcome::Error,
+        exit_code: 1,
+        error: None,
+        server: opts.transport.url.to_string(),
+        eio: None,
+        socket_id: None,
+        events: Vec::new(),
+        calls: Vec::new(),
+        peak_rss_kib: None,
+        last_call: CallSummary::default(),
+    };
+    let (signaling, mut sig_events) = match connect(&opts.transport).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            report.outcome = match e {
+                ConnectError::Tls(_) => Outcome::TlsFailed,
+                ConnectError::Signaling(_) => Outcome::SignalingFailed,
+            };
+            report.error = Some(e.to_string());
+            return finish_report(report);
+        }
+    };
+    report.eio = Some(signaling.eio.query_value().to_owned());
+    report.socket_id = Some(signaling.socket_id.clone());
+
+    let mut runner = Runner {
+        opts,
+        signaling,
+        session: None,
+        calls: HashMap::new(),
+        done: Vec::new(),
+        events: Vec::new(),
+        joined_at: None,
+        inputs: mpsc::unbounded_channel(),
+        pending: VecDeque::new(),
+    };
+    runner.session = Some(Session::new(runner.opts.session.clone()));
+    runner.pending.push_back(Input::SignalingUp);
+
+    let mut signaling_open = true;
+    let mut stop_requests = stop_signals();
+    let finish = loop {
+        if let Some(f) = runner.drain().await {
+            break f;
+        }
+        let deadline = runner.session().deadline();
+        tokio::select! {
+            event = sig_events.recv(), if signaling_open => match event {
+                Some(TransportEvent::Event { name, args }) => {
+                    let input = match RoomEvent::from_socketio(&name, &args) {
+                        Ok(e) => Input::Room(e),
+                        Err(e) => Input::Malformed(format!("server event: {e}")),
+                    };
+                    runner.pending.push_back(input);
+                }
+                Some(TransportEvent::Closed { reason }) => {
+                    signaling_open = false;
+                    runner.pending.push_back(Input::SignalingDown(reason));
+                }
+                None => {
+                    signaling_open = false;
+                    runner.pending.push_back(Input::SignalingDown("signaling task ended".into()));
+                }
+            },
+            Some(input) = runner.inputs.1.recv() => runner.pending.push_back(input),
+            _ = sleep_until_opt(deadline) => runner.pending.push_back(Input::Timeout),
+            _ = stop_requests.recv() => {
+                tracing::info!("stop requested: leaving the room");
+                runner.pending.push_back(Input::Stop);
+            }
+        }
+    };
+    // Let the connection task send its goodbye before the process exits.
+    if signaling_open {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            while let Some(e) = sig_events.recv().await {
+                if matches!(e, TransportEvent::Closed { .. }) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+    let ids: Vec<CallId> = runner.calls.keys().copied().collect();
+    for id in ids {
+        runner.close_call(id, CallEnd::WeLeft).await;
+    }
+    report.events = runner.events;
+    report.calls = runner.done;
+    report.outcome = judge(&finish, &report.calls);
+    report.error = match &finish {
+        Finish::SignalingLost(r) => Some(r.clone()),
+        Finish::RoomFull => Some("the room is full (it already has two peers)".into()),
+        Finish::NoPeer => Some("no peer joined the room in time".into()),
+        _ => None,
+    };
+    finish_report(report)
+}
+
+/// The outcome of a finished session from its calls.
+fn judge(finish: &Finish, calls: &[CallReport]) -> Outcome {
+    if calls.iter().any(|c| c.connected && c.media_ok) {
+        return Outcome::Ok;
+    }
+    match finish {
+        Finish::RoomFull => Outcome::RoomFull,
+        Finish::SignalingLost(_) if !calls.iter().any(|c| c.connected) => Outcome::SignalingFailed,
+        _ if calls.is_empty() => Outcome::NoPeer,
+        _ if calls.iter().any(|c| c.connected) => Outcome::NoMedia,
+        _ => Outcome::IceFailed,
+    }
+}
+
+fn finish_report(mut report: Report) -> Report {
+    report.exit_code = report.outcome.exit_code();
+    report.peak_rss_kib = proc_status_kib("VmHWM");
+    if let Some(last) = report.calls.last() {
+        report.last_call = last.summary.clone();
+    }
+    report
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Ctrl-C and SIGTERM, as one stream of stop requests.
+fn stop_signals() -> mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        loop {
+            #[cfg(unix)]
+            let terminated = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            #[cfg(not(unix))]
+            let terminated = std::future::pending::<()>();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminated => {}
+            }
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+struct Runner {
+    opts: RunOptions,
+    signaling: Signaling,
+    session: Option<Session>,
+    calls: HashMap<CallId, LiveCall>,
+    done: Vec<CallReport>,
+    events: Vec<EventRecord>,
+    joined_at: Option<u64>,
+    inputs: (mpsc::UnboundedSender<Input>, mpsc::UnboundedReceiver<Input>),
+    pending: VecDeque<Input>,
+}
+
+impl Runner {
+    fn session(&mut self) -> &mut Session {
+        self.session.as_mut().expect("set before the loop starts")
+    }
+
+    fn event(&mut self, event: impl Into<String>, detail: Option<String>) {
+        self.events.push(EventRecord {
+            t_ms: ms_since_start(Instant::now()),
+            event: event.into(),
+            detail,
+        });
+    }
+
+    fn note_input(&mut self, input: &Input) {
+        match input {
+            Input::Room(e) => {
+                let (name, detail) = match e {
+                    RoomEvent::Joined { id } => ("joined", Some(id.clone())),
+                    RoomEvent::OtherJoin { id } => ("otherjoin", Some(id.clone())),
+                    RoomEvent::Full => ("full", None),
+                    RoomEvent::Leaved => ("leaved", None),
+                    RoomEvent::Bye { id } => ("bye", Some(id.clone())),
+                    RoomEvent::Message(SignalMessage::Offer(_)) => ("message:offer", None),
+                    RoomEvent::Message(SignalMessage::Answer(_)) => ("message:answer", None),
+                    RoomEvent::Message(SignalMessage::Candidate(_)) => ("message:candidate", None),
+                };
+                if matches!(e, RoomEvent::Joined { .. }) && self.joined_at.is_none() {
+                    self.joined_at = Some(ms_since_start(Instant::now()));
+                }
+                self.event(name, detail);
+            }
+            Input::Malformed(what) => self.event("malformed", Some(what.clone())),
+            Input::SignalingDown(why) => self.event("signaling_down", Some(why.clone())),
+            Input::SignalingUp => self.event("connected", Some(self.signaling.socket_id.clone())),
+            Input::LocalCandidate(id, c) => {
+                if let Some(call) = self.calls.get_mut(id) {
+                    call.log_candidate("local", &c.candidate);
+                }
+            }
+            Input::PeerError(id, why) => {
+                self.event("peer_error", Some(format!("call {}: {why}", id.0)))
+            }
+            _ => {}
+        }
+    }
+
+    /// Feeds pending inputs and executes the resulting actions until nothing is left.
+    async fn drain(&mut self) -> Option<Finish> {
+        while let Some(input) = self.pending.pop_front() {
+            self.note_input(&input);
+            self.session().handle(Instant::now(), input);
+            while let Some(action) = self.session().poll_action() {
+                if let Some(f) = self.execute(action).await {
+                    return Some(f);
+                }
+            }
+        }
+        None
+    }
+
+    async fn execute(&mut self, action: Action) -> Option<Finish> {
+        match action {
+            Action::Emit { event, args } => {
+                let detail = match (event, args.get(1)) {
+                    ("message", Some(m)) => {
+                        m.get("type").and_then(|t| t.as_str()).map(str::to_owned)
+                    }
+                    _ => None,
+                };
+                self.event(format!("sent:{event}"), detail);
+                if let Err(e) = self.signaling.emit(event, args) {
+                    tracing::warn!("{e}");
+                }
+            }
+            Action::StartPeer(id, role) => self.start_call(id, role).await,
+            Action::CreateOffer(id) => {
+                let result = match self.peer(id) {
+                    Some(p) => p.create_offer().await,
+                    None => return None,
+                };
+                match result {
+                    Ok(offer) => {
+                        if let (Some(c), SignalMessage::Offer(sdp)) = (self.calls.get(&id), &offer)
+                        {
+                            c.save("local-offer.sdp", sdp);
+                        }
+                        self.pending.push_back(Input::LocalDescription(id, offer));
+                    }
+                    Err(e) => self.pending.push_back(Input::PeerError(id, e)),
+                }
+            }
+            Action::AcceptOffer(id, sdp) => {
+                if let Some(c) = self.calls.get(&id) {
+                    c.save("remote-offer.sdp", &sdp);
+                }
+                let result = match self.peer(id) {
+                    Some(p) => p.accept_offer(sdp).await,
+                    None => return None,
+                };
+                match result {
+                    Ok(answer) => {
+                        if let (Some(c), SignalMessage::Answer(sdp)) =
+                            (self.calls.get(&id), &answer)
+                        {
+                            c.save("local-answer.sdp", sdp);
+                        }
+                        self.pending.push_back(Input::RemoteApplied(id));
+                        self.pending.push_back(Input::LocalDescription(id, answer));
+                    }
+                    Err(e) => self.pending.push_back(Input::PeerError(id, e)),
+                }
+            }
+            Action::AcceptAnswer(id, sdp) => {
+                if let Some(c) = self.calls.get(&id) {
+                    c.save("remote-answer.sdp", &sdp);
+                }
+                let result = match self.peer(id) {
+                    Some(p) => p.accept_answer(sdp).await,
+                    None => return None,
+                };
+                match result {
+                    Ok(()) => self.pending.push_back(Input::RemoteApplied(id)),
+                    Err(e) => self.pending.push_back(Input::PeerError(id, e)),
+                }
+            }
+            Action::AddCandidate(id, c) => {
+                if let Some(call) = self.calls.get_mut(&id) {
+                    call.log_candidate("remote", &c.candidate);
+                }
+                if let Some(p) = self.peer(id)
+                    && let Err(e) = p.add_candidate(&c).await
+                {
+                    // One bad candidate does not end a call; others may still work.
+                    tracing::warn!("{e} ({})", c.candidate);
+                }
+            }
+            Action::CallConnected(id) => {
+                self.event("call_connected", Some(format!("call {}", id.0)));
+                if let Some(call) = self.calls.get_mut(&id) {
+                    let now = Instant::now();
+                    call.connected_at = Some(now);
+                    call.timings.ice_connected = Some(ms_since_start(now));
+                    if let Some(p) = call.peer.as_mut()
+                        && let Err(e) = p.start_media().await
+                    {
+                        self.pending.push_back(Input::PeerError(id, e));
+                    }
+                }
+            }
+            Action::ClosePeer(id, why) => {
+                self.event("call_ended", Some(format!("call {}: {why:?}", id.0)));
+                self.close_call(id, why).await;
+            }
+            Action::Disconnect => self.signaling.close(),
+            Action::Finish(f) => return Some(f),
+        }
+        None
+    }
+
+    fn peer(&self, id: CallId) -> Option<&Peer> {
+        self.calls.get(&id).and_then(|c| c.peer.as_ref())
+    }
+
+    async fn start_call(&mut self, id: CallId, role: Role) {
+        self.event("call_started", Some(format!("call {} as {role:?}", id.0)));
+        let dir = self
+            .opts
+            .record
+            .as_ref()
+            .map(|d| d.join(format!("call-{}", id.0)));
+        if let Some(d) = &dir
+            && let Err(e) = std::fs::create_dir_all(d)
+        {
+            tracing::error!("cannot create {}: {e}", d.display());
+        }
+        let candidates = dir
+            .as_ref()
+            .and_then(|d| std::fs::File::create(d.join("candidates.jsonl")).ok());
+        let media = CallMedia::new(dir.clone());
+        let timings = Timings {
+            joined: self.joined_at,
+            peer_joined: Some(ms_since_start(Instant::now())),
+            ..Default::default()
+        };
+        let peer = Peer::start(id, &self.opts.peer, self.inputs.0.clone(), media.clone()).await;
+        let peer = match peer {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.pending.push_back(Input::PeerError(id, e));
+                None
+            }
+        };
+        self.calls.insert(
+            id,
+            LiveCall {
+                peer,
+                media,
+                role,
+                dir,
+                candidates,
+                timings,
+                connected_at: None,
+            },
+        );
+    }
+
+    async fn close_call(&mut self, id: CallId, why: CallEnd) {
+        let Some(mut call) = self.calls.remove(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        let (pair, receipt, codecs) = match &call.peer {
+            Some(p) => (
+                p.selected_pair().await,
+                p.remote_receipt().await,
+                p.sending_codecs().await,
+            ),
+            None => (None, Default::default(), (None, None)),
+        };
+        if let Some(p) = call.peer.take() {
+            p.close().await;
+        }
+        let r = call.media.received();
+        call.timings.first_remote_frame = r.first_frame_at.map(ms_since_start);
+        call.timings.ended = Some(ms_since_start(now));
+        let connected_secs = call
+            .connected_at
+            .map(|t| now.duration_since(t).as_secs_f64());
+        let video = VideoReport {
+            codec: codecs.0.or(r.video_codec.clone()),
+            sent_frames: call
+                .media
+                .video_sent
+                .load(std::sync::atomic::Ordering::Relaxed),
+            decoded_frames: r.decoded_frames,
+            width: r.size.map(|s| s.0),
+            height: r.size.map(|s| s.1),
+            stamped_frames: r.stamped_frames,
+            peer_sender_id: r.peer_sender_id,
+            counter_gaps: r.counter_gaps,
+            counter_reversals: r.counter_reversals,
+            received_fps: r.first_frame_at.filter(|_| r.decoded_frames > 1).map(|t| {
+                let secs = now.duration_since(t).as_secs_f64().max(0.001);
+                (r.decoded_frames as f64 - 1.0) / secs
+            }),
+            mean_latency_ms: (r.stamped_frames > 0)
+                .then(|| r.latency_sum_ms as f64 / r.stamped_frames as f64),
+            keyframe_requests_sent: r.keyframe_requests_sent,
+            keyframe_requests_received: call
+                .media
+                .keyframe_requests_received
+                .load(std::sync::atomic::Ordering::Relaxed),
+            peer_received_packets: receipt.video_packets,
+        };
+        let audio = AudioReport {
+            codec: codecs.1.or(r.audio_codec.clone()),
+            sent_packets: call
+                .media
+                .audio_sent
+                .load(std::sync::atomic::Ordering::Relaxed),
+            received_packets: r.audio_packets,
+            decode_errors: r.audio_decode_errors,
+            dominant_hz: r.dominant_hz(),
+            peer_received_packets: receipt.audio_packets,
+        };
+        let connected = call.connected_at.is_some();
+        let media_ok = video.decoded_frames > 0
+            && audio.received_packets > 0
+            && audio.decode_errors < audio.received_packets
+            && video.peer_received_packets > 0
+            && audio.peer_received_packets > 0;
+        tracing::info!(
+            call = id.0,
+            ?connected_secs,
+            decoded = video.decoded_frames,
+            sent = video.sent_frames,
+            audio = audio.received_packets,
+            "call ended: {why:?}"
+        );
+        self.done.push(CallReport {
+            call: id.0,
+            role: call.role,
+            connected,
+            media_ok,
+            end: Some(why),
+            rss_kib_after: proc_status_kib("VmRSS"),
+            summary: CallSummary {
+                selected_pair: pair,
+                video,
+                audio,
+                timings_ms: call.timings,
+            },
+        });
+    }
+}

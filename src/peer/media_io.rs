@@ -1,0 +1,485 @@
+//! Moves media between the codecs and the peer connection's tracks, and counts what happened.
+//!
+//! Encoding and decoding video run on their own threads so that neither the signaling loop nor
+//! the peer connection's driver ever waits for a codec.
+
+use crate::media::frame::I420Frame;
+use crate::media::h264::{Assembled, FrameAssembler, H264Decoder, H264Encoder};
+use crate::media::opus_codec::{OpusDecoder, OpusEncoder};
+use crate::media::record::{WavWriter, Y4mWriter};
+use crate::media::testsrc::{Stamp, TestPattern, read_stamp};
+use crate::media::tone::{FRAME_SAMPLES, SAMPLE_RATE, Tone, dominant_hz};
+use rtc::media::Sample;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::{PayloadType, SSRC};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+/// What roompeer sends.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Video width.
+    pub width: usize,
+    /// Video height.
+    pub height: usize,
+    /// Frames per second.
+    pub fps: u32,
+    /// Video bit rate.
+    pub bitrate_bps: u32,
+    /// Frequency of the test tone.
+    pub tone_hz: f64,
+    /// Written into every video frame, so the receiver knows whose picture it sees.
+    pub sender_id: u16,
+}
+
+/// What was received and decoded in a call.
+#[derive(Debug, Default, Clone)]
+pub struct Received {
+    /// Frames decoded.
+    pub decoded_frames: u64,
+    /// Size of the last decoded frame.
+    pub size: Option<(usize, usize)>,
+    /// Frames whose stamp could be read.
+    pub stamped_frames: u64,
+    /// The sender id read from the frames.
+    pub peer_sender_id: Option<u16>,
+    /// The last frame counter read.
+    pub last_counter: Option<u32>,
+    /// Times a counter did not follow the previous one (a frame was lost or skipped).
+    pub counter_gaps: u64,
+    /// Times a counter went backwards (frames out of order).
+    pub counter_reversals: u64,
+    /// When the first frame was decoded.
+    pub first_frame_at: Option<Instant>,
+    /// Sum and maximum of stamp-to-decode delays (sender clock), in ms.
+    pub latency_sum_ms: u64,
+    /// Largest stamp-to-decode delay, in ms.
+    pub latency_max_ms: u64,
+    /// Keyframe requests sent.
+    pub keyframe_requests_sent: u64,
+    /// Video codec of the incoming track.
+    pub video_codec: Option<String>,
+    /// Audio codec of the incoming track.
+    pub audio_codec: Option<String>,
+    /// Opus packets received.
+    pub audio_packets: u64,
+    /// Opus packets that failed to decode.
+    pub audio_decode_errors: u64,
+    /// The most recent decoded audio (up to two seconds), for the tone measurement.
+    pub audio_tail: Vec<i16>,
+}
+
+impl Received {
+    /// The frequency heard in the most recent second of audio.
+    pub fn dominant_hz(&self) -> Option<f64> {
+        let n = self.audio_tail.len().min(SAMPLE_RATE as usize);
+        dominant_hz(&self.audio_tail[self.audio_tail.len() - n..])
+    }
+}
+
+/// Counters and state shared by one call's media tasks.
+#[derive(Debug, Default)]
+pub struct CallMedia {
+    /// Video frames encoded and handed to the track.
+    pub video_sent: AtomicU64,
+    /// Audio packets handed to the track.
+    pub audio_sent: AtomicU64,
+    /// Keyframe requests (PLI/FIR) received from the peer.
+    pub keyframe_requests_received: AtomicU64,
+    /// Everything about the received media.
+    pub received: Mutex<Received>,
+    keyframe_wanted: AtomicBool,
+    stop: AtomicBool,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Where to record this call, if anywhere.
+    pub record_dir: Option<PathBuf>,
+}
+
+impl CallMedia {
+    /// Shared state for a call recorded to `record_dir` (if given).
+    pub fn new(record_dir: Option<PathBuf>) -> Arc<Self> {
+        Arc::new(Self {
+            record_dir,
+            ..Default::default()
+        })
+    }
+
+    /// A copy of what was received so far.
+    pub fn received(&self) -> Received {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Stops the media threads and waits for them (they notice within one frame).
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    fn keep_thread(&self, handle: std::thread::JoinHandle<()>) {
+        if let Ok(mut t) = self.threads.lock() {
+            t.push(handle);
+        }
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Starts sending the test picture on `track`, paced in real time, on a thread of its own.
+pub fn start_video_sender(
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: SSRC,
+    payload_type: PayloadType,
+    settings: &MediaSettings,
+    media: Arc<CallMedia>,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Handle::current();
+    let settings = settings.clone();
+    let fps = settings.fps.max(1);
+    // A keyframe every two seconds, and on request.
+    let mut encoder = H264Encoder::new(
+        settings.width,
+        settings.height,
+        fps as f32,
+        settings.bitrate_bps,
+        fps * 2,
+    )?;
+    let pattern = TestPattern::new(settings.width, settings.height);
+
+    // Keyframe requests arrive as RTCP on the local track.
+    let rtcp_track = track.clone();
+    let rtcp_media = media.clone();
+    tokio::spawn(async move {
+        while let Some(event) = rtcp_track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(_) = event else {
+                continue;
+            };
+            rtcp_media
+                .keyframe_requests_received
+                .fetch_add(1, Ordering::Relaxed);
+            rtcp_media.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+    });
+
+    let thread_media = media.clone();
+    let handle = std::thread::Builder::new()
+        .name("video-send".into())
+        .spawn(move || {
+            let media = thread_media;
+            let frame_time = Duration::from_secs(1) / fps;
+            let mut frame = I420Frame::black(settings.width, settings.height);
+            let mut next = Instant::now();
+            let mut counter = 0u32;
+            while !media.stopped() {
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else if now - next > frame_time * 3 {
+                    // Too far behind (a stall): start the schedule afresh rather than burst.
+                    next = now;
+                }
+                let stamp = Stamp {
+                    sender_id: settings.sender_id,
+                    counter,
+                    sent_ms: unix_ms(),
+                };
+                pattern.render(stamp, &mut frame);
+                let keyframe = counter == 0 || media.keyframe_wanted.swap(false, Ordering::Relaxed);
+                let encoded = match encoder.encode(&frame, keyframe) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        break;
+                    }
+                };
+                let sample = Sample {
+                    data: encoded.data.into(),
+                    duration: frame_time,
+                    ..Sample::new(Instant::now())
+                };
+                let written = runtime.block_on(
+                    track
+                        .sample_writer(ssrc, payload_type)
+                        .write_sample(&sample),
+                );
+                if let Err(e) = written {
+                    tracing::debug!("video track write failed: {e}");
+                }
+                media.video_sent.fetch_add(1, Ordering::Relaxed);
+                counter = counter.wrapping_add(1);
+                next += frame_time;
+            }
+        })
+        .map_err(|e| format!("cannot start the video thread: {e}"))?;
+    media.keep_thread(handle);
+    Ok(())
+}
+
+/// Starts sending the test tone on `track`, one 20 ms Opus packet at a time.
+pub fn start_audio_sender(
+    track: Arc<TrackLocalStaticSample>,
+    ssrc: SSRC,
+    payload_type: PayloadType,
+    settings: &MediaSettings,
+    media: Arc<CallMedia>,
+) -> Result<(), String> {
+    let mut encoder = OpusEncoder::new()?;
+    let mut tone = Tone::new(settings.tone_hz);
+    tokio::spawn(async move {
+        let period = Duration::from_millis(20);
+        let mut ticker = tokio::time::interval(period);
+        let mut pcm = vec![0i16; FRAME_SAMPLES];
+        while !media.stopped() {
+            ticker.tick().await;
+            tone.fill(&mut pcm);
+            let packet = match encoder.encode(&pcm) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    break;
+                }
+            };
+            let sample = Sample {
+                data: packet.into(),
+                duration: period,
+                ..Sample::new(Instant::now())
+            };
+            if let Err(e) = track
+                .sample_writer(ssrc, payload_type)
+                .write_sample(&sample)
+                .await
+            {
+                tracing::debug!("audio track write failed: {e}");
+            }
+            media.audio_sent.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    Ok(())
+}
+
+/// Receives a remote track: depacketizes, decodes, measures and records it.
+pub async fn receive_track(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
+    use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+    let kind = track.kind().await;
+    let mut codec_name = None;
+    for ssrc in track.ssrcs().await {
+        if let Some(c) = track.codec(ssrc).await {
+            codec_name = Some(
+                c.mime_type
+                    .split('/')
+                    .nth(1)
+                    .unwrap_or(&c.mime_type)
+                    .to_owned(),
+            );
+        }
+    }
+    match kind {
+        RtpCodecKind::Video => {
+            let is_h264 = codec_name
+                .as_deref()
+                .is_none_or(|c| c.eq_ignore_ascii_case("h264"));
+            if let Ok(mut r) = media.received.lock() {
+                r.video_codec = codec_name.clone();
+            }
+            if is_h264 {
+                receive_h264(track, media).await;
+            } else {
+                tracing::warn!("cannot decode video codec {codec_name:?}");
+            }
+        }
+        RtpCodecKind::Audio => {
+            if let Ok(mut r) = media.received.lock() {
+                r.audio_codec = codec_name.clone();
+            }
+            receive_opus(track, media).await;
+        }
+        _ => {}
+    }
+}
+
+async fn receive_h264(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+    let decode_media = media.clone();
+    match std::thread::Builder::new()
+        .name("video-decode".into())
+        .spawn(move || decode_video(rx, decode_media))
+    {
+        Ok(h) => media.keep_thread(h),
+        Err(e) => {
+            tracing::error!("cannot start the video decoder thread: {e}");
+            return;
+        }
+    }
+    let mut assembler = FrameAssembler::new();
+    let mut last_request: Option<Instant> = None;
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+            continue;
+        };
+        let h = &packet.header;
+        match assembler.push(h.sequence_number, h.timestamp, h.marker, &packet.payload) {
+            Assembled::Pending => {
+                // An unanswered request is repeated once a second.
+                if last_request.is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {
+                    assembler.rerequest();
+                    last_request = None;
+                }
+            }
+            Assembled::Frame(au) => {
+                last_request = None;
+                if tx.try_send(au).is_err() {
+                    tracing::debug!("video decoder is behind; frame dropped");
+                }
+            }
+            Assembled::NeedKeyframe => {
+                last_request = Some(Instant::now());
+                if let Ok(mut r) = media.received.lock() {
+                    r.keyframe_requests_sent += 1;
+                }
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: h.ssrc,
+                };
+                if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+                    tracing::debug!("cannot send PLI: {e}");
+                }
+            }
+        }
+        if media.stopped() {
+            break;
+        }
+    }
+}
+
+fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, media: Arc<CallMedia>) {
+    let mut decoder = match H264Decoder::new() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("{e}");
+            return;
+        }
+    };
+    let mut recorder = media.record_dir.as_ref().and_then(|d| {
+        Y4mWriter::create(&d.join("remote-video.y4m"), 30)
+            .inspect_err(|e| tracing::error!("cannot record video: {e}"))
+            .ok()
+    });
+    loop {
+        let au = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(au) => au,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !media.stopped() => continue,
+            Err(_) => break,
+        };
+        let frame = match decoder.decode(&au) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!("{e}");
+                continue;
+            }
+        };
+        let stamp = read_stamp(&frame);
+        if let Ok(mut r) = media.received.lock() {
+            r.decoded_frames += 1;
+            r.size = Some((frame.width, frame.height));
+            r.first_frame_at.get_or_insert_with(Instant::now);
+            if let Some(s) = stamp {
+                r.stamped_frames += 1;
+                r.peer_sender_id = Some(s.sender_id);
+                if let Some(last) = r.last_counter {
+                    if s.counter < last {
+                        r.counter_reversals += 1;
+                    } else if s.counter != last.wrapping_add(1) {
+                        r.counter_gaps += 1;
+                    }
+                }
+                r.last_counter = Some(s.counter);
+                let delay = unix_ms().saturating_sub(s.sent_ms);
+                r.latency_sum_ms += delay;
+                r.latency_max_ms = r.latency_max_ms.max(delay);
+            }
+        }
+        if let Some(w) = recorder.as_mut()
+            && let Err(e) = w.write(&frame)
+        {
+            tracing::error!("cannot record video: {e}");
+            recorder = None;
+        }
+    }
+    if let Some(w) = recorder
+        && let Err(e) = w.finish()
+    {
+        tracing::error!("cannot finish the video recording: {e}");
+    }
+}
+
+async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
+    let mut decoder = match OpusDecoder::new() {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("{e}");
+            return;
+        }
+    };
+    let mut recorder = media.record_dir.as_ref().and_then(|d| {
+        WavWriter::create(&d.join("remote-audio.wav"))
+            .inspect_err(|e| tracing::error!("cannot record audio: {e}"))
+            .ok()
+    });
+    const TAIL: usize = 2 * SAMPLE_RATE as usize;
+    while let Some(event) = track.poll().await {
+        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
+            continue;
+        };
+        let decoded = decoder.decode(&packet.payload);
+        let Ok(mut r) = media.received.lock() else {
+            break;
+        };
+        r.audio_packets += 1;
+        match decoded {
+            Ok(pcm) => {
+                r.audio_tail.extend_from_slice(pcm);
+                let excess = r.audio_tail.len().saturating_sub(TAIL);
+                r.audio_tail.drain(..excess);
+                if let Some(w) = recorder.as_mut()
+                    && let Err(e) = w.write(pcm)
+                {
+                    tracing::error!("cannot record audio: {e}");
+                    recorder = None;
+                }
+            }
+            Err(e) => {
+                r.audio_decode_errors += 1;
+                tracing::debug!("{e}");
+            }
+        }
+        drop(r);
+        if media.stopped() {
+            break;
+        }
+    }
+    if let Some(w) = recorder
+        && let Err(e) = w.finish()
+    {
+        tracing::error!("cannot finish the audio recording: {e}");
+    }
+}

@@ -1,0 +1,547 @@
+//! The peer connection adapter: executes the call state machine's actions on a `webrtc` 0.21
+//! peer connection and reports back what it does as [`Input`]s.
+
+pub mod media_io;
+pub mod rtcp;
+
+use crate::call::{CallId, Input, PeerState};
+use crate::signaling::room::{CandidateMessage, SignalMessage};
+use media_io::{CallMedia, MediaSettings};
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Slot;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc::UnboundedSender;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
+    RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
+    register_default_interceptors,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+/// How every call's peer connection is built.
+#[derive(Debug, Clone)]
+pub struct PeerSettings {
+    /// STUN/TURN servers.
+    pub ice_servers: Vec<RTCIceServer>,
+    /// Use relay candidates only.
+    pub relay_only: bool,
+    /// What to send.
+    pub media: MediaSettings,
+}
+
+/// The H.264 payload type roompeer offers: packetization-mode 1, constrained baseline 3.1, as
+/// Chrome's matching entry.
+const H264_PT: u8 = 102;
+const OPUS_PT: u8 = 111;
+
+fn video_feedback() -> Vec<RTCPFeedback> {
+    [
+        ("goog-remb", ""),
+        ("ccm", "fir"),
+        ("nack", ""),
+        ("nack", "pli"),
+    ]
+    .into_iter()
+    .map(|(typ, parameter)| RTCPFeedback {
+        typ: typ.into(),
+        parameter: parameter.into(),
+    })
+    .collect()
+}
+
+fn h264_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_H264.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+            .to_owned(),
+        rtcp_feedback: video_feedback(),
+    }
+}
+
+fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_owned(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// The local addresses to gather host candidates on: every address of every interface that is
+/// up, IPv4 and IPv6, as a browser does; loopback only when there is nothing else (a network
+/// namespace whose only interface is `lo`).
+pub fn host_addresses() -> Vec<IpAddr> {
+    let all: Vec<IpAddr> = if_addrs::get_if_addrs()
+        .map(|ifs| {
+            ifs.into_iter()
+                .filter(|i| i.is_oper_up())
+                .map(|i| i.ip())
+                .collect()
+        })
+        .unwrap_or_default();
+    // IPv6 link-local addresses need a scope id to bind; browsers skip them too.
+    let usable = |ip: &IpAddr| !matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80);
+    let external: Vec<IpAddr> = all
+        .iter()
+        .copied()
+        .filter(|ip| usable(ip) && !ip.is_loopback())
+        .collect();
+    if external.is_empty() {
+        all.into_iter().filter(|ip| ip.is_loopback()).collect()
+    } else {
+        external
+    }
+}
+
+/// Forwards peer-connection events to the call state machine.
+struct EventForwarder {
+    call: CallId,
+    inputs: UnboundedSender<Input>,
+    media: Arc<CallMedia>,
+    /// The mid of the first m-line, sent as the candidate's `id` as the page does.
+    first_mid: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for EventForwarder {
+    async fn on_ice_candidate(&self, event: RTCPeerConnectionIceEvent) {
+        let init = match event.candidate.to_json() {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!("cannot serialise a local candidate: {e}");
+                return;
+            }
+        };
+        let mid = self.first_mid.lock().ok().and_then(|m| m.clone());
+        let message = CandidateMessage {
+            label: Some(0),
+            mid,
+            candidate: init.candidate,
+        };
+        let _ = self.inputs.send(Input::LocalCandidate(self.call, message));
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        tracing::info!(call = self.call.0, %state, "peer connection state");
+        let mapped = match state {
+            RTCPeerConnectionState::Connected => Some(PeerState::Connected),
+            RTCPeerConnectionState::Failed => Some(PeerState::Failed),
+            _ => None,
+        };
+        if let Some(s) = mapped {
+            let _ = self.inputs.send(Input::Peer(self.call, s));
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let media = self.media.clone();
+        tokio::spawn(media_io::receive_track(track, media));
+    }
+}
+
+/// The selected candidate pair's types, e.g. `("host", "host")`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SelectedPair {
+    /// Local candidate type.
+    pub local_type: String,
+    /// Remote candidate type.
+    pub remote_type: String,
+    /// Local address:port.
+    pub local_address: String,
+    /// Remote address:port.
+    pub remote_address: String,
+    /// Transport protocol.
+    pub protocol: String,
+}
+
+/// What the peer's receiver reports say it got from us.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemoteReceipt {
+    /// Video packets the peer reports having received.
+    pub video_packets: u64,
+    /// Audio packets the peer reports having received.
+    pub audio_packets: u64,
+}
+
+/// Builds a peer connection with roompeer's codecs and interceptors.
+async fn build_connection(
+    settings: &PeerSettings,
+    handler: Arc<dyn PeerConnectionEventHandler>,
+    mdns: MulticastDnsMode,
+    reports: Arc<rtcp::ReceptionReports>,
+) -> Result<Arc<dyn PeerConnection>, String> {
+    let mut engine = MediaEngine::default();
+    engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: h264_codec(),
+                payload_type: H264_PT,
+            },
+            RtpCodecKind::Video,
+        )
+        .map_err(err("cannot register H.264"))?;
+    engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus_codec(),
+                payload_type: OPUS_PT,
+            },
+            RtpCodecKind::Audio,
+        )
+        .map_err(err("cannot register Opus"))?;
+    let registry = register_default_interceptors(Registry::new(), &mut engine)
+        .map_err(err("cannot set up interceptors"))?
+        .with(
+            Slot::from(rtcp::SLOT),
+            rtcp::KeyframeRequestForwarder::new(reports),
+        );
+    let config = RTCConfigurationBuilder::new()
+        .with_ice_servers(settings.ice_servers.clone())
+        .with_ice_transport_policy(if settings.relay_only {
+            RTCIceTransportPolicy::Relay
+        } else {
+            RTCIceTransportPolicy::All
+        })
+        .build();
+    let addrs: Vec<SocketAddr> = host_addresses()
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, 0))
+        .collect();
+    if addrs.is_empty() {
+        return Err("no network interface is up: cannot gather ICE candidates".into());
+    }
+    tracing::debug!(?addrs, "gathering host candidates");
+    let pc = PeerConnectionBuilder::new()
+        .with_configuration(config)
+        .with_setting_engine(
+            SettingEngineBuilder::new()
+                .with_multicast_dns_mode(mdns)
+                .build(),
+        )
+        .with_media_engine(engine)
+        .with_interceptor_registry(registry)
+        .with_handler(handler)
+        .with_udp_addrs(addrs)
+        .build()
+        .await
+        .map_err(err("cannot create the peer connection"))?;
+    Ok(Arc::new(pc))
+}
+
+/// One call's peer connection with its local tracks.
+pub struct Peer {
+    /// The call this peer connection belongs to.
+    pub call: CallId,
+    pc: Arc<dyn PeerConnection>,
+    video: Arc<TrackLocalStaticSample>,
+    audio: Arc<TrackLocalStaticSample>,
+    video_sender: Arc<dyn RtpSender>,
+    audio_sender: Arc<dyn RtpSender>,
+    /// Shared counters of this call's media.
+    pub media: Arc<CallMedia>,
+    first_mid: Arc<std::sync::Mutex<Option<String>>>,
+    reports: Arc<rtcp::ReceptionReports>,
+    settings: PeerSettings,
+    media_started: bool,
+}
+
+fn err(context: &str) -> impl Fn(webrtc::error::Error) -> String + '_ {
+    move |e| format!("{context}: {e}")
+}
+
+impl Peer {
+    /// Builds the peer connection and adds the local video and audio tracks (before any
+    /// description, so the answer is sendrecv).
+    pub async fn start(
+        call: CallId,
+        settings: &PeerSettings,
+        inputs: UnboundedSender<Input>,
+        media: Arc<CallMedia>,
+    ) -> Result<Peer, String> {
+        let first_mid = Arc::new(std::sync::Mutex::new(None));
+        let handler: Arc<dyn PeerConnectionEventHandler> = Arc::new(EventForwarder {
+            call,
+            inputs,
+            media: media.clone(),
+            first_mid: first_mid.clone(),
+        });
+        // mDNS resolves browsers' `.local` host candidates; where no multicast route exists (a
+        // namespace with only `lo`) its socket cannot be opened, and the call goes on without it.
+        let reports = Arc::new(rtcp::ReceptionReports::default());
+        let pc = match build_connection(
+            settings,
+            handler.clone(),
+            MulticastDnsMode::QueryOnly,
+            reports.clone(),
+        )
+        .await
+        {
+            Ok(pc) => pc,
+            Err(first) => {
+                tracing::info!(
+                    "mDNS is not available ({first}); `.local` candidates will be skipped"
+                );
+                build_connection(
+                    settings,
+                    handler,
+                    MulticastDnsMode::Disabled,
+                    reports.clone(),
+                )
+                .await?
+            }
+        };
+
+        let stream = format!("roompeer-{}", settings.media.sender_id);
+        let make_track = |kind: RtpCodecKind, codec: RTCRtpCodec| {
+            let ssrc = rand_ssrc();
+            TrackLocalStaticSample::new(
+                Instant::now(),
+                MediaStreamTrack::new(
+                    stream.clone(),
+                    format!("{stream}-{kind}"),
+                    format!("{kind}"),
+                    kind,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec,
+                        ..Default::default()
+                    }],
+                ),
+            )
+            .map(Arc::new)
+            .map_err(err("cannot create a local track"))
+        };
+        let video = make_track(RtpCodecKind::Video, h264_codec())?;
+        let audio = make_track(RtpCodecKind::Audio, opus_codec())?;
+        let video_sender = pc
+            .add_track(video.clone() as Arc<dyn TrackLocal>)
+            .await
+            .map_err(err("cannot add the video track"))?;
+        let audio_sender = pc
+            .add_track(audio.clone() as Arc<dyn TrackLocal>)
+            .await
+            .map_err(err("cannot add the audio track"))?;
+        Ok(Peer {
+            call,
+            pc,
+            video,
+            audio,
+            video_sender,
+            audio_sender,
+            media,
+            first_mid,
+            reports,
+            settings: settings.clone(),
+            media_started: false,
+        })
+    }
+
+    async fn set_local(&self, desc: RTCSessionDescription) -> Result<String, String> {
+        self.pc
+            .set_local_description(desc)
+            .await
+            .map_err(err("cannot set the local description"))?;
+        let sdp = self
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or("the local description vanished")?;
+        let mid = sdp
+            .lines()
+            .find_map(|l| l.strip_prefix("a=mid:"))
+            .map(|m| m.trim().to_owned());
+        if let Ok(mut slot) = self.first_mid.lock() {
+            *slot = mid;
+        }
+        Ok(sdp)
+    }
+
+    /// Creates and sets an offer; returns the message to send.
+    pub async fn create_offer(&self) -> Result<SignalMessage, String> {
+        let offer = self
+            .pc
+            .create_offer(None)
+            .await
+            .map_err(err("cannot create an offer"))?;
+        Ok(SignalMessage::Offer(self.set_local(offer).await?))
+    }
+
+    /// Applies a remote offer, creates and sets the answer; returns the message to send.
+    pub async fn accept_offer(&self, sdp: String) -> Result<SignalMessage, String> {
+        let offer = RTCSessionDescription::offer(sdp).map_err(err("the offer is not valid SDP"))?;
+        self.pc
+            .set_remote_description(offer)
+            .await
+            .map_err(err("cannot apply the remote offer"))?;
+        let answer = self
+            .pc
+            .create_answer(None)
+            .await
+            .map_err(err("cannot create an answer"))?;
+        Ok(SignalMessage::Answer(self.set_local(answer).await?))
+    }
+
+    /// Applies a remote answer.
+    pub async fn accept_answer(&self, sdp: String) -> Result<(), String> {
+        let answer =
+            RTCSessionDescription::answer(sdp).map_err(err("the answer is not valid SDP"))?;
+        self.pc
+            .set_remote_description(answer)
+            .await
+            .map_err(err("cannot apply the remote answer"))
+    }
+
+    /// Adds a remote candidate; a bad one is reported, not fatal.
+    pub async fn add_candidate(&self, c: &CandidateMessage) -> Result<(), String> {
+        let init = webrtc::peer_connection::RTCIceCandidateInit {
+            candidate: c.candidate.clone(),
+            sdp_mid: c.mid.clone().filter(|m| !m.is_empty()),
+            sdp_mline_index: c.label,
+            username_fragment: None,
+            ..Default::default()
+        };
+        self.pc
+            .add_ice_candidate(init)
+            .await
+            .map_err(err("cannot add a remote candidate"))
+    }
+
+    /// Starts sending (once the call is connected): the payload types are the negotiated ones.
+    pub async fn start_media(&mut self) -> Result<(), String> {
+        if self.media_started {
+            return Ok(());
+        }
+        self.media_started = true;
+        let (video_pt, video_ssrc) = negotiated(&self.video_sender, &self.video).await?;
+        let (audio_pt, audio_ssrc) = negotiated(&self.audio_sender, &self.audio).await?;
+        media_io::start_video_sender(
+            self.video.clone(),
+            video_ssrc,
+            video_pt,
+            &self.settings.media,
+            self.media.clone(),
+        )?;
+        media_io::start_audio_sender(
+            self.audio.clone(),
+            audio_ssrc,
+            audio_pt,
+            &self.settings.media,
+            self.media.clone(),
+        )
+    }
+
+    /// The candidate pair ICE selected, once connected.
+    pub async fn selected_pair(&self) -> Option<SelectedPair> {
+        let transport = self.video_sender.transport().await.ok().flatten()?;
+        let pair = transport
+            .ice_transport()
+            .get_selected_candidate_pair()
+            .await
+            .ok()
+            .flatten()?;
+        let (l, r) = (pair.local(), pair.remote());
+        Some(SelectedPair {
+            local_type: l.typ.to_string(),
+            remote_type: r.typ.to_string(),
+            local_address: address(&l.address, l.port),
+            remote_address: address(&r.address, r.port),
+            protocol: l.protocol.to_string(),
+        })
+    }
+
+    /// What the peer's RTCP reception reports say it received from us.
+    pub async fn remote_receipt(&self) -> RemoteReceipt {
+        use webrtc::media_stream::Track;
+        let mut receipt = RemoteReceipt::default();
+        for ssrc in self.video.ssrcs().await {
+            receipt.video_packets += self.reports.get(ssrc).packets_received();
+        }
+        for ssrc in self.audio.ssrcs().await {
+            receipt.audio_packets += self.reports.get(ssrc).packets_received();
+        }
+        receipt
+    }
+
+    /// The negotiated codec names we send, e.g. `("H264", "opus")`.
+    pub async fn sending_codecs(&self) -> (Option<String>, Option<String>) {
+        (
+            codec_name(&self.video_sender).await,
+            codec_name(&self.audio_sender).await,
+        )
+    }
+
+    /// Stops the media and closes the peer connection.
+    pub async fn close(&self) {
+        let media = self.media.clone();
+        let _ = tokio::task::spawn_blocking(move || media.stop()).await;
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!("closing the peer connection: {e}");
+        }
+    }
+}
+
+/// `host:port`, with IPv6 addresses in brackets.
+fn address(host: &str, port: u16) -> String {
+    match host.parse::<IpAddr>() {
+        Ok(ip) => SocketAddr::new(ip, port).to_string(),
+        Err(_) => format!("{host}:{port}"),
+    }
+}
+
+async fn codec_name(sender: &Arc<dyn RtpSender>) -> Option<String> {
+    let params = sender.get_parameters().await.ok()?;
+    let c = params.rtp_parameters.codecs.first()?;
+    Some(
+        c.rtp_codec
+            .mime_type
+            .split('/')
+            .nth(1)
+            .unwrap_or(&c.rtp_codec.mime_type)
+            .to_owned(),
+    )
+}
+
+async fn negotiated(
+    sender: &Arc<dyn RtpSender>,
+    track: &Arc<TrackLocalStaticSample>,
+) -> Result<(u8, u32), String> {
+    use webrtc::media_stream::Track;
+    let params = sender
+        .get_parameters()
+        .await
+        .map_err(err("cannot read the sender's parameters"))?;
+    let pt = params
+        .rtp_parameters
+        .codecs
+        .first()
+        .map(|c| c.payload_type)
+        .ok_or("the peer accepted none of our codecs")?;
+    let ssrc = *track.ssrcs().await.first().ok_or("the track has no SSRC")?;
+    Ok((pt, ssrc))
+}
+
+fn rand_ssrc() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    (h.finish() as u32).max(1)
+}

@@ -1,0 +1,151 @@
+//! Hands the RTCP a sender must act on to the application.
+//!
+//! In webrtc 0.21 inbound RTCP ends at the interceptor chain unless an interceptor marks it for
+//! the application. A sending roompeer must see PLI and FIR (to send a keyframe). It must also
+//! see the reception reports about its streams: webrtc 0.21's `remote-inbound-rtp` stats read
+//! only standalone receiver reports, and a peer that also sends puts its reports inside its
+//! sender reports, so those stats stay at zero in every two-way call.
+
+use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::sansio::Protocol;
+use rtc::shared::error::Error;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What the peer's reception reports say about one of our streams.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Reception {
+    /// Reports received.
+    pub reports: u64,
+    /// Extended highest sequence number in the first report.
+    pub first_highest_seq: u32,
+    /// Extended highest sequence number in the latest report.
+    pub highest_seq: u32,
+    /// Cumulative packets lost in the first report.
+    pub first_lost: u32,
+    /// Cumulative packets lost in the latest report.
+    pub total_lost: u32,
+}
+
+impl Reception {
+    /// Packets the peer acknowledges receiving between its first and latest report.
+    pub fn packets_received(&self) -> u64 {
+        let span = u64::from(self.highest_seq.wrapping_sub(self.first_highest_seq));
+        span.saturating_sub(u64::from(self.total_lost.saturating_sub(self.first_lost)))
+    }
+}
+
+/// Reception reports by the SSRC they are about, shared with the peer adapter.
+#[derive(Debug, Default)]
+pub struct ReceptionReports(Mutex<HashMap<u32, Reception>>);
+
+impl ReceptionReports {
+    fn record(&self, blocks: &[ReceptionReport]) {
+        let Ok(mut map) = self.0.lock() else { return };
+        for b in blocks {
+            let r = map.entry(b.ssrc).or_default();
+            if r.reports == 0 {
+                r.first_highest_seq = b.last_sequence_number;
+                r.first_lost = b.total_lost;
+            }
+            r.reports += 1;
+            r.highest_seq = b.last_sequence_number;
+            r.total_lost = b.total_lost;
+        }
+    }
+
+    /// What is known about one of our streams.
+    pub fn get(&self, ssrc: u32) -> Reception {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&ssrc).copied())
+            .unwrap_or_default()
+    }
+}
+
+/// Where in the chain it sits: application-most, after every interceptor has read the RTCP.
+pub const SLOT: usize = 14_000;
+
+/// Marks inbound PLI and FIR for delivery to the sending track and records reception reports;
+/// other RTCP ends here.
+pub struct KeyframeRequestForwarder {
+    reports: Arc<ReceptionReports>,
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl KeyframeRequestForwarder {
+    /// A forwarder that records reception reports into `reports`.
+    pub fn new(reports: Arc<ReceptionReports>) -> Self {
+        Self {
+            reports,
+            read: VecDeque::new(),
+            write: VecDeque::new(),
+        }
+    }
+}
+
+fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
+    let any = p.as_any();
+    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            for p in packets {
+                let any = p.as_any();
+                if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                    self.reports.record(&sr.reports);
+                } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                    self.reports.record(&rr.reports);
+                }
+            }
+            let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
+                .iter()
+                .filter(|p| is_keyframe_request(p.as_ref()))
+                .cloned()
+                .collect();
+            if requests.is_empty() {
+                return Ok(());
+            }
+            msg.message.packet = Packet::Rtcp(requests);
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequestForwarder {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}

@@ -1,0 +1,220 @@
+//! The JSON report a run leaves behind (`--report`), and the exit code it implies.
+
+use crate::call::{CallEnd, Role};
+use crate::peer::SelectedPair;
+use serde::Serialize;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+static START: OnceLock<Instant> = OnceLock::new();
+
+/// Marks the process start; all report times are milliseconds since then.
+pub fn mark_start() {
+    START.get_or_init(Instant::now);
+}
+
+/// Milliseconds from the process start to `t`.
+pub fn ms_since_start(t: Instant) -> u64 {
+    let start = *START.get_or_init(Instant::now);
+    t.saturating_duration_since(start).as_millis() as u64
+}
+
+/// How the run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A call connected and media flowed both ways.
+    Ok,
+    /// The room already had two peers.
+    RoomFull,
+    /// The signaling server could not be reached or dropped us.
+    SignalingFailed,
+    /// The server's certificate was not trusted or TLS failed.
+    TlsFailed,
+    /// No peer came within `--wait`.
+    NoPeer,
+    /// No call got through ICE/DTLS.
+    IceFailed,
+    /// A call connected but media did not flow both ways.
+    NoMedia,
+    /// Anything else.
+    Error,
+}
+
+impl Outcome {
+    /// The process exit code for this outcome.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::RoomFull => 3,
+            Outcome::SignalingFailed | Outcome::TlsFailed => 4,
+            Outcome::NoPeer => 5,
+            Outcome::IceFailed => 6,
+            Outcome::NoMedia => 7,
+            Outcome::Error => 1,
+        }
+    }
+}
+
+/// A signaling event, with its time.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRecord {
+    /// Milliseconds since the process started.
+    pub t_ms: u64,
+    /// `joined`, `otherjoin`, `message:offer`, `sent:join`, …
+    pub event: String,
+    /// Short detail (a socket id, a reason).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Video of one call.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VideoReport {
+    /// Negotiated codec (`H264`).
+    pub codec: Option<String>,
+    /// Frames we encoded and sent.
+    pub sent_frames: u64,
+    /// Remote frames decoded.
+    pub decoded_frames: u64,
+    /// Decoded frame width.
+    pub width: Option<usize>,
+    /// Decoded frame height.
+    pub height: Option<usize>,
+    /// Frames whose stamp was read.
+    pub stamped_frames: u64,
+    /// The peer's sender id, read from its frames.
+    pub peer_sender_id: Option<u16>,
+    /// Times the frame counter skipped.
+    pub counter_gaps: u64,
+    /// Times the frame counter went backwards.
+    pub counter_reversals: u64,
+    /// Decoded frames per second over the connected time.
+    pub received_fps: Option<f64>,
+    /// Mean delay from the sender's stamp to decoding (both clocks on this machine).
+    pub mean_latency_ms: Option<f64>,
+    /// Keyframe requests we sent.
+    pub keyframe_requests_sent: u64,
+    /// Keyframe requests the peer sent us.
+    pub keyframe_requests_received: u64,
+    /// Video packets the peer's receiver reports say it got.
+    pub peer_received_packets: u64,
+}
+
+/// Audio of one call.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AudioReport {
+    /// Negotiated codec (`opus`).
+    pub codec: Option<String>,
+    /// Packets we sent.
+    pub sent_packets: u64,
+    /// Packets received.
+    pub received_packets: u64,
+    /// Packets that failed to decode.
+    pub decode_errors: u64,
+    /// The strongest frequency in the last second heard.
+    pub dominant_hz: Option<f64>,
+    /// Audio packets the peer's receiver reports say it got.
+    pub peer_received_packets: u64,
+}
+
+/// Milestones of a call, in ms since the process started.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timings {
+    /// We were in the room.
+    pub joined: Option<u64>,
+    /// The peer arrived (otherjoin, or its offer when it was there first).
+    pub peer_joined: Option<u64>,
+    /// ICE and DTLS connected.
+    pub ice_connected: Option<u64>,
+    /// The first remote frame was decoded.
+    pub first_remote_frame: Option<u64>,
+    /// The call ended.
+    pub ended: Option<u64>,
+}
+
+/// The parts of a call that also stand at the top level for the last call.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallSummary {
+    /// The ICE candidate pair in use.
+    pub selected_pair: Option<SelectedPair>,
+    /// Video figures.
+    pub video: VideoReport,
+    /// Audio figures.
+    pub audio: AudioReport,
+    /// Milestones.
+    pub timings_ms: Timings,
+}
+
+/// One call.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallReport {
+    /// 1, 2, … in this run.
+    pub call: u32,
+    /// Offerer or answerer.
+    pub role: Role,
+    /// Whether ICE/DTLS connected.
+    pub connected: bool,
+    /// Whether media flowed both ways.
+    pub media_ok: bool,
+    /// Why it ended.
+    pub end: Option<CallEnd>,
+    /// Resident memory of this process after the call was closed, KiB.
+    pub rss_kib_after: Option<u64>,
+    /// Figures.
+    #[serde(flatten)]
+    pub summary: CallSummary,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// The exit code that goes with it.
+    pub exit_code: i32,
+    /// What went wrong, for a person.
+    pub error: Option<String>,
+    /// The signaling server.
+    pub server: String,
+    /// The Engine.IO version spoken.
+    pub eio: Option<String>,
+    /// Our socket id.
+    pub socket_id: Option<String>,
+    /// Signaling events in order.
+    pub events: Vec<EventRecord>,
+    /// Every call.
+    pub calls: Vec<CallReport>,
+    /// Peak resident memory of this process, KiB.
+    pub peak_rss_kib: Option<u64>,
+    /// The last call's figures, repeated at the top level.
+    #[serde(flatten)]
+    pub last_call: CallSummary,
+}
+
+/// Reads a `VmRSS`/`VmHWM` style line of /proc/self/status, in KiB.
+pub fn proc_status_kib(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_match_the_readme() {
+        assert_eq!(Outcome::Ok.exit_code(), 0);
+        assert_eq!(Outcome::RoomFull.exit_code(), 3);
+        assert_eq!(Outcome::TlsFailed.exit_code(), 4);
+        assert_eq!(Outcome::SignalingFailed.exit_code(), 4);
+        assert_eq!(Outcome::NoPeer.exit_code(), 5);
+        assert_eq!(Outcome::IceFailed.exit_code(), 6);
+        assert_eq!(Outcome::NoMedia.exit_code(), 7);
+        assert_eq!(Outcome::Error.exit_code(), 1);
+        assert!(proc_status_kib("VmRSS").is_some_and(|k| k > 0));
+    }
+}
