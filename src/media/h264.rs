@@ -16,7 +16,7 @@ const NAL_IDR: u8 = 5;
 const NAL_SPS: u8 = 7;
 const NAL_PPS: u8 = 8;
 
-/// An encoded access unit (Annex B).
+/// An encoded access unit (Annex B); empty when rate control skipped the frame.
 #[derive(Debug, Clone)]
 pub struct EncodedFrame {
     /// NAL units with start codes.
@@ -81,7 +81,8 @@ impl H264Encoder {
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(bitrate_bps))
             .max_frame_rate(FrameRate::from_hz(fps))
-            .skip_frames(false)
+            // Rate control needs frame skipping; a skipped frame is reported as empty.
+            .skip_frames(true)
             .intra_frame_period(IntraFramePeriod::from_num_frames(intra_period));
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| format!("cannot start the H.264 encoder: {e}"))?;
@@ -101,6 +102,12 @@ impl H264Encoder {
             .encode(frame)
             .map_err(|e| format!("H.264 encoding failed: {e}"))?;
         let is_idr = matches!(bitstream.frame_type(), FrameType::IDR);
+        if matches!(bitstream.frame_type(), FrameType::Skip | FrameType::Invalid) {
+            return Ok(EncodedFrame {
+                data: Vec::new(),
+                keyframe: false,
+            });
+        }
         let data = bitstream.to_vec();
         let mut has_sps = false;
         let mut sets = Vec::new();

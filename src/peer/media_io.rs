@@ -211,6 +211,15 @@ pub fn start_video_sender(
                         break;
                     }
                 };
+                if encoded.data.is_empty() {
+                    // Skipped by rate control: the next frame reuses this counter, so the
+                    // receiver sees no gap for a frame that was never sent.
+                    if keyframe {
+                        media.keyframe_wanted.store(true, Ordering::Relaxed);
+                    }
+                    next += frame_time;
+                    continue;
+                }
                 let sample = Sample {
                     data: encoded.data.into(),
                     duration: frame_time,

@@ -108,6 +108,23 @@ pub fn host_addresses() -> Vec<IpAddr> {
     }
 }
 
+/// Whether some interface other than loopback is up and multicast-capable, so the mDNS socket
+/// can be opened (Linux; elsewhere assume yes and fall back if it fails).
+fn multicast_available() -> bool {
+    const IFF_UP: u32 = 0x1;
+    const IFF_LOOPBACK: u32 = 0x8;
+    const IFF_MULTICAST: u32 = 0x1000;
+    let Ok(dir) = std::fs::read_dir("/sys/class/net") else {
+        return true;
+    };
+    dir.flatten().any(|entry| {
+        std::fs::read_to_string(entry.path().join("flags"))
+            .ok()
+            .and_then(|f| u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).ok())
+            .is_some_and(|f| f & IFF_UP != 0 && f & IFF_MULTICAST != 0 && f & IFF_LOOPBACK == 0)
+    })
+}
+
 /// Forwards peer-connection events to the call state machine.
 struct EventForwarder {
     call: CallId,
@@ -283,14 +300,12 @@ impl Peer {
         // mDNS resolves browsers' `.local` host candidates; where no multicast route exists (a
         // namespace with only `lo`) its socket cannot be opened, and the call goes on without it.
         let reports = Arc::new(rtcp::ReceptionReports::default());
-        let pc = match build_connection(
-            settings,
-            handler.clone(),
-            MulticastDnsMode::QueryOnly,
-            reports.clone(),
-        )
-        .await
-        {
+        let mdns = if multicast_available() {
+            MulticastDnsMode::QueryOnly
+        } else {
+            MulticastDnsMode::Disabled
+        };
+        let pc = match build_connection(settings, handler.clone(), mdns, reports.clone()).await {
             Ok(pc) => pc,
             Err(first) => {
                 tracing::info!(

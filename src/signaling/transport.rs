@@ -166,6 +166,21 @@ fn describe_ws_error(
 pub async fn connect(
     opts: &TransportOptions,
 ) -> Result<(Signaling, mpsc::UnboundedReceiver<TransportEvent>), ConnectError> {
+    let mut result = open_session(opts).await;
+    if opts.eio == Some(EioVersion::V3)
+        && let Err(ConnectError::Signaling(msg)) = &mut result
+    {
+        // A 3.x/4.x server without allowEIO3 refuses the upgrade or breaks it off.
+        msg.push_str(
+            " (with --eio 3: a socket.io 3.x/4.x server without allowEIO3 refuses Engine.IO v3; try without --eio)",
+        );
+    }
+    result
+}
+
+async fn open_session(
+    opts: &TransportOptions,
+) -> Result<(Signaling, mpsc::UnboundedReceiver<TransportEvent>), ConnectError> {
     // Ask for v4 unless told otherwise: a v3 server ignores the parameter and answers v3, a v4
     // server without allowEIO3 refuses v3 outright.
     let requested = opts.eio.unwrap_or(EioVersion::V4);
@@ -197,16 +212,7 @@ pub async fn connect(
             )));
         }
         Ok(Err(e)) => {
-            let mut err = describe_ws_error(e, &refused, &host);
-            if requested == EioVersion::V3
-                && let ConnectError::Signaling(msg) = &mut err
-                && msg.contains("Unsupported protocol version")
-            {
-                msg.push_str(
-                    " — this is a socket.io 3.x/4.x server without allowEIO3; drop --eio 3",
-                );
-            }
-            return Err(err);
+            return Err(describe_ws_error(e, &refused, &host));
         }
         Ok(Ok(pair)) => pair,
     };

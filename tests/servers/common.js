@@ -23,16 +23,17 @@ function parseArgs(argv) {
   return opts;
 }
 
-// Like the seed: an express app serving ./public on http and https, socket.io attached to https only.
-// Additionally, for tests, socket.io is attached to the http server too (the seed has it on https only),
-// so plain-http signaling can be exercised.
-function startServers(opts, attach) {
+// Like the seed: an express app serving the page on http and https, socket.io on https.
+// Unlike the seed, the same socket.io server is also attached to http, so that plain-http
+// signaling can be tested; both ports share the rooms.
+// `create(server)` makes the socket.io server on https; `attach(io, server)` adds http.
+function startServers(opts, create, attach) {
   const app = express();
   app.use(express.static(path.join(__dirname, '..', '..', 'assets', 'web')));
   const httpServer = http.createServer(app);
   const httpsServer = https.createServer({ key: fs.readFileSync(opts.key), cert: fs.readFileSync(opts.cert) }, app);
-  attach(httpsServer);
-  attach(httpServer);
+  const io = create(httpsServer);
+  attach(io, httpServer);
   let pending = 2;
   const ready = () => {
     if (--pending === 0) {

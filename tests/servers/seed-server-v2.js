@@ -33,4 +33,5 @@ startServers(opts, (server) => {
       socket.emit('leaved', room, socket.id);
     });
   });
-});
+  return io;
+}, (io, server) => io.attach(server));

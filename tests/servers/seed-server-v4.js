@@ -32,4 +32,5 @@ startServers(opts, (server) => {
       socket.emit('leaved', room, socket.id);
     });
   });
-});
+  return io;
+}, (io, server) => io.attach(server));

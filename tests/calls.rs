@@ -1,0 +1,438 @@
+//! End-to-end calls between roompeer processes through the project's Node signaling servers,
+//! each test in a network namespace of its own whose only interface is `lo`.
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+fn pin(cert: &SeedCert) -> Vec<String> {
+    vec!["--pin-cert".into(), cert.cert.display().to_string()]
+}
+
+fn args(list: &[String]) -> Vec<&str> {
+    list.iter().map(String::as_str).collect()
+}
+
+/// Checks one side of a good call: it decoded the other's picture and tone, in order.
+fn assert_good_side(r: &Value, role: &str, peer_id: u64, peer_hz: f64) {
+    assert_eq!(r["outcome"], "ok", "{r:#}");
+    assert_eq!(r["exit_code"], 0);
+    let call = &r["calls"][0];
+    assert_eq!(call["role"], role, "{r:#}");
+    assert_eq!(call["selected_pair"]["local_type"], "host");
+    assert_eq!(r["video"]["codec"], "H264");
+    assert_eq!(r["audio"]["codec"], "opus");
+    assert_eq!(
+        r["video"]["peer_sender_id"], peer_id,
+        "reads the other side's id"
+    );
+    let decoded = r["video"]["decoded_frames"].as_u64().unwrap();
+    assert!(decoded >= 60, "decoded only {decoded} frames: {r:#}");
+    assert_eq!(
+        r["video"]["stamped_frames"], r["video"]["decoded_frames"],
+        "every frame's stamp is readable"
+    );
+    assert_eq!(
+        r["video"]["counter_reversals"], 0,
+        "counters arrive in order"
+    );
+    assert!(r["video"]["counter_gaps"].as_u64().unwrap() <= 2, "{r:#}");
+    let hz = r["audio"]["dominant_hz"]
+        .as_f64()
+        .expect("a tone was heard");
+    assert!(
+        (hz - peer_hz).abs() <= 2.0,
+        "heard {hz} Hz, expected {peer_hz}"
+    );
+    assert!(
+        r["video"]["peer_received_packets"].as_u64().unwrap() > 0,
+        "the peer's reports acknowledge our video"
+    );
+    assert!(
+        r["audio"]["peer_received_packets"].as_u64().unwrap() > 0,
+        "the peer's reports acknowledge our audio"
+    );
+    for key in [
+        "joined",
+        "peer_joined",
+        "ice_connected",
+        "first_remote_frame",
+    ] {
+        assert!(r["timings_ms"][key].is_u64(), "timing {key} missing: {r:#}");
+    }
+}
+
+/// Two roompeers in a room: the first offers, the second answers; both must see and hear
+/// the other.
+fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &str) {
+    let dir = scratch(&format!("call-{kind:?}-{use_https}-{}", extra.join("")));
+    let ns = Netns::new();
+    let cert = seed_cert();
+    let server = NodeServer::start(&ns, kind, cert);
+    let url = if use_https {
+        server.https()
+    } else {
+        server.http()
+    };
+    let mut common: Vec<String> = vec![
+        "--server".into(),
+        url,
+        "--duration".into(),
+        "4".into(),
+        "--video-size".into(),
+        "320x240".into(),
+    ];
+    common.extend(pin(cert));
+    common.extend(extra.iter().map(|s| s.to_string()));
+    let mut a = common.clone();
+    a.extend(["--id", "101", "--audio", "tone:440", "--record"].map(String::from));
+    a.push(dir.join("rec-a").display().to_string());
+    let first = Peer::start(&ns, &dir, "a", &args(&a)).joined();
+    let mut b = common.clone();
+    b.extend(["--id", "202", "--audio", "tone:660"].map(String::from));
+    let second = Peer::start(&ns, &dir, "b", &args(&b));
+    let (fa, fb) = (first.finish(), second.finish());
+    assert_eq!(fa.code, 0, "{}", fa.stderr);
+    assert_eq!(fb.code, 0, "{}", fb.stderr);
+    assert_good_side(&fa.report, "offerer", 202, 660.0);
+    assert_good_side(&fb.report, "answerer", 101, 440.0);
+    assert_eq!(fa.report["eio"], expect_eio);
+    assert_eq!(fb.report["eio"], expect_eio);
+    // The offerer's recording holds the SDP pair, candidates and decoded media.
+    let call = dir.join("rec-a/call-1");
+    let offer = std::fs::read_to_string(call.join("local-offer.sdp")).unwrap();
+    assert!(
+        offer.contains("H264/90000") && offer.contains("profile-level-id=42e01f"),
+        "{offer}"
+    );
+    let h264_pt = offer
+        .find("H264")
+        .and_then(|i| offer[..i].rsplit("rtpmap:").next())
+        .unwrap();
+    assert!(h264_pt.trim().parse::<u8>().is_ok());
+    let first_video_codec = offer
+        .lines()
+        .find(|l| l.starts_with("m=video"))
+        .unwrap()
+        .split(' ')
+        .nth(3)
+        .unwrap()
+        .to_owned();
+    assert!(
+        offer.contains(&format!("a=rtpmap:{first_video_codec} H264/90000")),
+        "H.264 is offered first"
+    );
+    assert!(
+        std::fs::read_to_string(call.join("remote-answer.sdp"))
+            .unwrap()
+            .starts_with("v=0")
+    );
+    let candidates = std::fs::read_to_string(call.join("candidates.jsonl")).unwrap();
+    assert!(
+        candidates.lines().any(|l| l.contains("\"local\""))
+            && candidates.lines().any(|l| l.contains("\"remote\""))
+    );
+    let y4m = std::fs::read(call.join("remote-video.y4m")).unwrap();
+    assert!(y4m.starts_with(b"YUV4MPEG2 W320 H240"), "y4m header");
+    let wav = std::fs::metadata(call.join("remote-audio.wav"))
+        .unwrap()
+        .len();
+    assert!(
+        wav > 48_000 * 2,
+        "at least a second of audio, got {wav} bytes"
+    );
+}
+
+#[test]
+fn call_through_the_seed_server_on_socketio_2_over_https_with_a_pinned_seed_certificate() {
+    call_through(ServerKind::V2, true, &[], "3");
+}
+
+#[test]
+fn call_through_a_socketio_4_server_without_eio3_over_https() {
+    call_through(ServerKind::V4, true, &[], "4");
+}
+
+#[test]
+fn call_over_plain_http_with_forced_engineio_versions() {
+    call_through(
+        ServerKind::V2,
+        false,
+        &["--eio", "3", "--room", "房间 1"],
+        "3",
+    );
+    call_through(
+        ServerKind::V4,
+        false,
+        &["--eio", "4", "--room", "__proto__"],
+        "4",
+    );
+}
+
+#[test]
+fn a_third_peer_is_told_the_room_is_full() {
+    let dir = scratch("full");
+    let ns = Netns::new();
+    let cert = seed_cert();
+    let server = NodeServer::start(&ns, ServerKind::V2, cert);
+    let mut common: Vec<String> = vec![
+        "--server".into(),
+        server.https(),
+        "--duration".into(),
+        "3".into(),
+        "--video-size".into(),
+        "160x120".into(),
+    ];
+    common.extend(pin(cert));
+    let a = Peer::start(&ns, &dir, "a", &args(&common)).joined();
+    let b = Peer::start(&ns, &dir, "b", &args(&common)).joined();
+    let c = Peer::start(&ns, &dir, "c", &args(&common)).finish();
+    assert_eq!(c.code, 3, "{}", c.stderr);
+    assert_eq!(c.report["outcome"], "room_full");
+    assert!(c.stderr.contains("room is full"), "{}", c.stderr);
+    assert_eq!(a.finish().code, 0);
+    assert_eq!(b.finish().code, 0);
+}
+
+#[test]
+fn an_untrusted_certificate_is_refused_with_advice_to_pin_it() {
+    let dir = scratch("untrusted");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    // System roots only.
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "system",
+        &["--server", &server.https(), "--wait", "2"],
+    )
+    .finish();
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.report["outcome"], "tls_failed");
+    assert!(
+        r.stderr.contains("--pin-cert"),
+        "says how to pin: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("fingerprint"), "{}", r.stderr);
+    // A different certificate pinned: refused too, even though it is also a seed-style one.
+    let other = make_seed_cert(&dir.join("other"));
+    let pinned = other.cert.display().to_string();
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "wrong-pin",
+        &[
+            "--server",
+            &server.https(),
+            "--pin-cert",
+            &pinned,
+            "--wait",
+            "2",
+        ],
+    )
+    .finish();
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.report["outcome"], "tls_failed");
+    // The right pin in DER form works (no peer comes: exit 5, not a TLS failure).
+    let der = dir.join("seed.der");
+    let pem = std::fs::read_to_string(&seed_cert().cert).unwrap();
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    std::fs::write(&der, base64_decode(&b64)).unwrap();
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "der-pin",
+        &[
+            "--server",
+            &server.https(),
+            "--pin-cert",
+            &der.display().to_string(),
+            "--wait",
+            "1",
+        ],
+    )
+    .finish();
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.report["outcome"], "no_peer");
+    // --insecure connects, and says loudly that it did not verify.
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "insecure",
+        &["--server", &server.https(), "--insecure", "--wait", "1"],
+    )
+    .finish();
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("WITHOUT verification"), "{}", r.stderr);
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+#[test]
+fn a_ca_certificate_is_trusted_with_normal_host_name_checks() {
+    let dir = scratch("ca");
+    let ca_key = dir.join("ca.key");
+    let ca = dir.join("ca.crt");
+    let key = dir.join("server.key");
+    let csr = dir.join("server.csr");
+    let crt = dir.join("server.crt");
+    let ext = dir.join("ext.cnf");
+    std::fs::write(
+        &ext,
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let sh = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let p = |x: &std::path::Path| x.display().to_string();
+    sh(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p(&ca_key),
+        "-out",
+        &p(&ca),
+        "-days",
+        "2",
+        "-subj",
+        "/CN=roompeer test CA",
+    ]);
+    sh(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        &p(&key),
+        "-out",
+        &p(&csr),
+        "-subj",
+        "/CN=localhost",
+    ]);
+    sh(&[
+        "x509",
+        "-req",
+        "-in",
+        &p(&csr),
+        "-CA",
+        &p(&ca),
+        "-CAkey",
+        &p(&ca_key),
+        "-CAcreateserial",
+        "-out",
+        &p(&crt),
+        "-days",
+        "2",
+        "-extfile",
+        &p(&ext),
+    ]);
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V4, &SeedCert { key, cert: crt });
+    let good = format!("https://localhost:{}", server.https_port);
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "ca",
+        &["--server", &good, "--ca-cert", &p(&ca), "--wait", "1"],
+    )
+    .finish();
+    assert_eq!(r.code, 5, "connects, then no peer: {}", r.stderr);
+    // The same certificate reached by an address it does not name is refused.
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "ca-ip",
+        &[
+            "--server",
+            &server.https(),
+            "--ca-cert",
+            &p(&ca),
+            "--wait",
+            "1",
+        ],
+    )
+    .finish();
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.report["outcome"], "tls_failed");
+}
+
+#[test]
+fn a_forced_engineio_version_the_server_does_not_speak_fails_clearly() {
+    let dir = scratch("eio");
+    let ns = Netns::new();
+    let cert = seed_cert();
+    let v2 = NodeServer::start(&ns, ServerKind::V2, cert);
+    let v4 = NodeServer::start(&ns, ServerKind::V4, cert);
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "v4-on-v2",
+        &["--server", &v2.http(), "--eio", "4", "--wait", "1"],
+    )
+    .finish();
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("socket.io 2.x"), "{}", r.stderr);
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "v3-on-v4",
+        &["--server", &v4.http(), "--eio", "3", "--wait", "1"],
+    )
+    .finish();
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.report["outcome"], "signaling_failed");
+    assert!(r.stderr.contains("allowEIO3"), "{}", r.stderr);
+}
+
+#[test]
+fn nobody_comes_and_the_wait_runs_out() {
+    let dir = scratch("nopeer");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "alone",
+        &["--server", &server.http(), "--wait", "1"],
+    )
+    .finish();
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert_eq!(r.report["outcome"], "no_peer");
+    let events: Vec<&str> = r.report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["connected", "sent:join", "joined", "sent:leave", "leaved"]
+    );
+    // Nothing listens: a clear signaling failure.
+    let r = Peer::start(
+        &ns,
+        &dir,
+        "closed",
+        &["--server", "http://127.0.0.1:9", "--wait", "1"],
+    )
+    .finish();
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert_eq!(r.report["outcome"], "signaling_failed");
+}

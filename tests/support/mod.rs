@@ -1,0 +1,287 @@
+//! Test hosts for roompeer: network namespaces with only `lo`, the project's Node signaling
+//! servers inside them, certificates made as the seed makes them, and roompeer processes.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("roompeer-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A network namespace whose only interface is `lo`: nothing inside can reach anything but
+/// 127.0.0.1/::1. Removed (with every process in it) on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl Netns {
+    pub fn new() -> Netns {
+        let name = format!(
+            "rpt{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        run_ok(Command::new("ip").args(["-n", &name, "link", "set", "lo", "up"]));
+        Netns { name }
+    }
+
+    /// A command that runs inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name]).arg(program);
+        c
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip")
+            .args(["netns", "pids", &self.name])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-9", pid]).status();
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate made exactly as the seed's blog post makes it (X.509 v1, 1024-bit RSA, no CN).
+pub struct SeedCert {
+    pub key: PathBuf,
+    pub cert: PathBuf,
+}
+
+/// Makes a new seed-style certificate in `dir`.
+pub fn make_seed_cert(dir: &Path) -> SeedCert {
+    run_ok(Command::new(root().join("scripts/make-seed-cert.sh")).arg(dir));
+    SeedCert {
+        key: dir.join("cert.pem"),
+        cert: dir.join("cert.crt"),
+    }
+}
+
+/// The certificate shared by the tests of one run.
+pub fn seed_cert() -> &'static SeedCert {
+    static CERT: OnceLock<SeedCert> = OnceLock::new();
+    CERT.get_or_init(|| make_seed_cert(&scratch("seed-cert")))
+}
+
+/// Which of the project's Node servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// The seed's server on socket.io 2.x (Engine.IO v3).
+    V2,
+    /// Its port to socket.io 4.x, without allowEIO3 (Engine.IO v4 only).
+    V4,
+}
+
+/// A running signaling server inside a namespace.
+pub struct NodeServer {
+    child: Child,
+    pub http_port: u16,
+    pub https_port: u16,
+}
+
+impl NodeServer {
+    pub fn start(ns: &Netns, kind: ServerKind, cert: &SeedCert) -> NodeServer {
+        let dir = root().join("tests/servers");
+        assert!(
+            dir.join("node_modules").exists(),
+            "the test servers' npm packages are missing: run `npm ci --prefix tests/servers` (.ci/run does)"
+        );
+        let script = match kind {
+            ServerKind::V2 => "seed-server-v2.js",
+            ServerKind::V4 => "seed-server-v4.js",
+        };
+        let mut child = ns
+            .command("node")
+            .arg(dir.join(script))
+            .args([
+                "--key".as_ref(),
+                cert.key.as_os_str(),
+                "--cert".as_ref(),
+                cert.cert.as_os_str(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let v: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("server said {line:?}: {e}"));
+        NodeServer {
+            child,
+            http_port: v["http"].as_u64().unwrap() as u16,
+            https_port: v["https"].as_u64().unwrap() as u16,
+        }
+    }
+
+    pub fn https(&self) -> String {
+        format!("https://127.0.0.1:{}", self.https_port)
+    }
+
+    pub fn http(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http_port)
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running roompeer whose stderr is watched line by line.
+pub struct Peer {
+    child: Option<Child>,
+    lines: Arc<Mutex<Vec<String>>>,
+    rx: mpsc::Receiver<String>,
+    pub report: PathBuf,
+}
+
+/// What a finished roompeer left.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub report: Value,
+    pub stderr: String,
+}
+
+impl Peer {
+    /// Starts `roompeer --headless ARGS --report DIR/NAME.json` inside the namespace.
+    pub fn start(ns: &Netns, dir: &Path, name: &str, args: &[&str]) -> Peer {
+        let report = dir.join(format!("{name}.json"));
+        let mut child = ns
+            .command(env!("CARGO_BIN_EXE_roompeer"))
+            .arg("--headless")
+            .args(args)
+            .arg("--report")
+            .arg(&report)
+            .env("ROOMPEER_LOG", "roompeer=info,warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("roompeer");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let keep = lines.clone();
+        let tag = name.to_owned();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if std::env::var_os("ROOMPEER_TEST_VERBOSE").is_some() {
+                    eprintln!("[{tag}] {line}");
+                }
+                keep.lock().unwrap().push(line.clone());
+                let _ = tx.send(line);
+            }
+        });
+        Peer {
+            child: Some(child),
+            lines,
+            rx,
+            report,
+        }
+    }
+
+    /// Waits until a stderr line contains `needle` (an event, not a sleep).
+    pub fn wait_for(&self, needle: &str, timeout: Duration) {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "roompeer never said {needle:?}; it said:\n{}",
+                    self.lines.lock().unwrap().join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits until roompeer has joined its room.
+    pub fn joined(self) -> Peer {
+        self.wait_for("joined the room", Duration::from_secs(20));
+        self
+    }
+
+    /// Waits for the exit (with a generous bound) and reads the report.
+    pub fn finish(mut self) -> Finished {
+        let mut child = self.child.take().expect("finished once");
+        let pid = child.id();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        let status = match rx.recv_timeout(Duration::from_secs(180)) {
+            Ok(s) => s.expect("wait for roompeer"),
+            Err(_) => {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+                panic!(
+                    "roompeer did not exit:\n{}",
+                    self.lines.lock().unwrap().join("\n")
+                );
+            }
+        };
+        // The reader thread ends with the pipe; take what it still holds.
+        while self.rx.recv_timeout(Duration::from_millis(500)).is_ok() {}
+        let stderr = self.lines.lock().unwrap().join("\n");
+        let report = std::fs::read(&self.report)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_else(|| panic!("no report at {}; stderr:\n{stderr}", self.report.display()));
+        Finished {
+            code: status.code().unwrap_or(-1),
+            report,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
