@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -94,7 +95,9 @@ pub struct CallMedia {
     /// Everything about the received media.
     pub received: Mutex<Received>,
     keyframe_wanted: AtomicBool,
-    stop: AtomicBool,
+    /// Cancelled when the call ends: every media task and thread of the call stops on it,
+    /// even when the peer connection never closes its track channels (webrtc#906).
+    stop: CancellationToken,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Where to record this call, if anywhere.
     pub record_dir: Option<PathBuf>,
@@ -115,12 +118,12 @@ impl CallMedia {
     }
 
     fn stopped(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
+        self.stop.is_cancelled()
     }
 
     /// Stops the media threads and waits for them (they notice within one frame).
     pub fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.cancel();
         let threads = self
             .threads
             .lock()
@@ -257,8 +260,11 @@ pub fn start_audio_sender(
         let period = Duration::from_millis(20);
         let mut ticker = tokio::time::interval(period);
         let mut pcm = vec![0i16; FRAME_SAMPLES];
-        while !media.stopped() {
-            ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                _ = media.stop.cancelled() => break,
+            }
             tone.fill(&mut pcm);
             let packet = match encoder.encode(&pcm) {
                 Ok(p) => p,
@@ -340,7 +346,7 @@ async fn receive_h264(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
     }
     let mut assembler = FrameAssembler::new();
     let mut last_request: Option<Instant> = None;
-    while let Some(event) = track.poll().await {
+    while let Some(event) = next_event(&track, &media).await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
@@ -373,9 +379,14 @@ async fn receive_h264(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
                 }
             }
         }
-        if media.stopped() {
-            break;
-        }
+    }
+}
+
+/// The next event of a remote track, or `None` once the call has ended.
+async fn next_event(track: &Arc<dyn TrackRemote>, media: &CallMedia) -> Option<TrackRemoteEvent> {
+    tokio::select! {
+        e = track.poll() => e,
+        _ = media.stop.cancelled() => None,
     }
 }
 
@@ -455,7 +466,7 @@ async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
             .ok()
     });
     const TAIL: usize = 2 * SAMPLE_RATE as usize;
-    while let Some(event) = track.poll().await {
+    while let Some(event) = next_event(&track, &media).await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
@@ -482,9 +493,6 @@ async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
             }
         }
         drop(r);
-        if media.stopped() {
-            break;
-        }
     }
     if let Some(w) = recorder
         && let Err(e) = w.finish()

@@ -129,7 +129,9 @@ fn multicast_available() -> bool {
 struct EventForwarder {
     call: CallId,
     inputs: UnboundedSender<Input>,
-    media: Arc<CallMedia>,
+    /// Weak: webrtc 0.21 never drops the handler of a closed connection (webrtc#906), and a
+    /// call's media state must not live on with it.
+    media: std::sync::Weak<CallMedia>,
     /// The mid of the first m-line, sent as the candidate's `id` as the page does.
     first_mid: Arc<std::sync::Mutex<Option<String>>>,
 }
@@ -166,8 +168,9 @@ impl PeerConnectionEventHandler for EventForwarder {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        let media = self.media.clone();
-        tokio::spawn(media_io::receive_track(track, media));
+        if let Some(media) = self.media.upgrade() {
+            tokio::spawn(media_io::receive_track(track, media));
+        }
     }
 }
 
@@ -294,7 +297,7 @@ impl Peer {
         let handler: Arc<dyn PeerConnectionEventHandler> = Arc::new(EventForwarder {
             call,
             inputs,
-            media: media.clone(),
+            media: Arc::downgrade(&media),
             first_mid: first_mid.clone(),
         });
         // mDNS resolves browsers' `.local` host candidates; where no multicast route exists (a

@@ -21,23 +21,27 @@ use std::time::Instant;
 /// What the peer's reception reports say about one of our streams.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reception {
+    /// The sequence number of the first RTP packet we sent on it.
+    pub first_sent_seq: Option<u16>,
     /// Reports received.
     pub reports: u64,
-    /// Extended highest sequence number in the first report.
-    pub first_highest_seq: u32,
     /// Extended highest sequence number in the latest report.
     pub highest_seq: u32,
-    /// Cumulative packets lost in the first report.
-    pub first_lost: u32,
     /// Cumulative packets lost in the latest report.
     pub total_lost: u32,
 }
 
 impl Reception {
-    /// Packets the peer acknowledges receiving between its first and latest report.
+    /// Packets the peer says it received: from our first packet to the highest it saw, less
+    /// those it counts as lost.
     pub fn packets_received(&self) -> u64 {
-        let span = u64::from(self.highest_seq.wrapping_sub(self.first_highest_seq));
-        span.saturating_sub(u64::from(self.total_lost.saturating_sub(self.first_lost)))
+        match self.first_sent_seq {
+            Some(first) if self.reports > 0 && self.highest_seq >= u32::from(first) => {
+                let span = u64::from(self.highest_seq - u32::from(first)) + 1;
+                span.saturating_sub(u64::from(self.total_lost))
+            }
+            _ => 0,
+        }
     }
 }
 
@@ -50,13 +54,18 @@ impl ReceptionReports {
         let Ok(mut map) = self.0.lock() else { return };
         for b in blocks {
             let r = map.entry(b.ssrc).or_default();
-            if r.reports == 0 {
-                r.first_highest_seq = b.last_sequence_number;
-                r.first_lost = b.total_lost;
-            }
             r.reports += 1;
             r.highest_seq = b.last_sequence_number;
             r.total_lost = b.total_lost;
+        }
+    }
+
+    fn sent(&self, ssrc: u32, seq: u16) {
+        if let Ok(mut map) = self.0.lock() {
+            map.entry(ssrc)
+                .or_default()
+                .first_sent_seq
+                .get_or_insert(seq);
         }
     }
 
@@ -134,6 +143,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
     }
 
     fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Error> {
+        if let Packet::Rtp(rtp) = &msg.message.packet {
+            self.reports
+                .sent(rtp.header.ssrc, rtp.header.sequence_number);
+        }
         self.write.push_back(msg);
         Ok(())
     }
@@ -148,4 +161,33 @@ impl Interceptor for KeyframeRequestForwarder {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(ssrc: u32, highest: u32, lost: u32) -> ReceptionReport {
+        ReceptionReport {
+            ssrc,
+            last_sequence_number: highest,
+            total_lost: lost,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn counts_what_the_peer_acknowledges() {
+        let r = ReceptionReports::default();
+        assert_eq!(r.get(7).packets_received(), 0);
+        r.sent(7, 65_530);
+        r.sent(7, 65_531);
+        assert_eq!(r.get(7).packets_received(), 0, "no report yet");
+        // The peer saw 65530..=65535 and 0..=9 (one wrap), and lost 2.
+        r.record(&[block(7, (1 << 16) | 9, 2)]);
+        assert_eq!(r.get(7).packets_received(), 16 - 2);
+        // A report about a stream we never sent on counts nothing.
+        r.record(&[block(8, 100, 0)]);
+        assert_eq!(r.get(8).packets_received(), 0);
+    }
 }
