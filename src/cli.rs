@@ -240,6 +240,7 @@ impl Cli {
                     .transpose()?,
                 max_calls: self.calls,
                 leave_timeout: Duration::from_secs(2),
+                disconnect_grace: Duration::from_secs(5),
             },
             peer: PeerSettings {
                 ice_servers,

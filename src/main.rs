@@ -4,6 +4,7 @@
 use clap::Parser;
 use roompeer::cli::Cli;
 use roompeer::report;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("roompeer=info,warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     if !cli.headless {
         eprintln!(

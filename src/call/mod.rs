@@ -36,13 +36,18 @@ pub struct Settings {
     pub max_calls: Option<u32>,
     /// How long to wait for `leaved` after sending `leave`.
     pub leave_timeout: Duration,
+    /// How long a connected call may stay disconnected before it counts as failed (a peer that
+    /// crashed or lost its network sends no `bye`).
+    pub disconnect_grace: Duration,
 }
 
 /// The state of the peer connection of a call, as the adapter reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PeerState {
-    /// ICE and DTLS are up.
+    /// ICE and DTLS are up (again).
     Connected,
+    /// The peer stopped answering; it may come back.
+    Disconnected,
     /// ICE or DTLS failed, or the peer stopped answering.
     Failed,
 }
@@ -148,6 +153,8 @@ struct Call {
     /// The offerer has its answer (so a later offer is a renegotiation).
     answered: bool,
     connected: bool,
+    /// Since when the connection has been disconnected, if it is.
+    disconnected_at: Option<Instant>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -204,7 +211,15 @@ impl Session {
 
     /// When to feed [`Input::Timeout`] next.
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        let silent = self
+            .call
+            .as_ref()
+            .and_then(|c| c.disconnected_at)
+            .map(|t| t + self.settings.disconnect_grace);
+        match (self.deadline, silent) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The current call and its role.
@@ -240,6 +255,7 @@ impl Session {
             queued: Vec::new(),
             answered: false,
             connected: false,
+            disconnected_at: None,
         });
         self.phase = Phase::InCall;
         // A call that never connects must not hold the session forever.
@@ -365,13 +381,24 @@ impl Session {
                 match state {
                     PeerState::Connected => {
                         let call = self.call.as_mut().filter(|c| c.id == id);
+                        if let Some(call) = call.as_ref()
+                            && call.disconnected_at.is_some()
+                        {
+                            tracing::info!("call {} reconnected", id.0);
+                        }
                         if let Some(call) = call
+                            && std::mem::take(&mut call.disconnected_at).is_none()
                             && !call.connected
                         {
                             call.connected = true;
                             self.any_connected = true;
                             self.actions.push_back(Action::CallConnected(id));
                             self.deadline = self.settings.hold.map(|h| now + h);
+                        }
+                    }
+                    PeerState::Disconnected => {
+                        if let Some(call) = self.call.as_mut().filter(|c| c.connected) {
+                            call.disconnected_at.get_or_insert(now);
                         }
                     }
                     PeerState::Failed => self.end_call(now, CallEnd::ConnectionFailed),
@@ -389,6 +416,16 @@ impl Session {
                 _ => self.leave(now, Finish::Stopped),
             },
             Input::Timeout => {
+                let silent_too_long = self
+                    .call
+                    .as_ref()
+                    .and_then(|c| c.disconnected_at)
+                    .is_some_and(|t| now >= t + self.settings.disconnect_grace);
+                if silent_too_long {
+                    tracing::info!("the peer stopped answering: ending the call");
+                    self.end_call(now, CallEnd::ConnectionFailed);
+                    return;
+                }
                 if self.deadline.is_none_or(|d| now < d) {
                     return;
                 }

@@ -8,6 +8,7 @@ fn settings() -> Settings {
         hold: Some(Duration::from_secs(10)),
         max_calls: None,
         leave_timeout: Duration::from_secs(2),
+        disconnect_grace: Duration::from_secs(5),
     }
 }
 
@@ -511,4 +512,36 @@ fn rooms_with_names_are_sent_as_strings() {
             args: vec![json!("__proto__")]
         }]
     );
+}
+
+#[test]
+fn a_peer_that_stays_silent_is_dropped_after_the_grace_but_may_come_back_before() {
+    let t = Instant::now();
+    let mut st = settings();
+    st.hold = None;
+    let mut s = joined(t, st);
+    s.handle(t, Input::Room(RoomEvent::OtherJoin { id: "p".into() }));
+    s.handle(t, Input::Peer(CallId(1), PeerState::Connected));
+    drain(&mut s);
+    assert_eq!(s.deadline(), None, "a held call has no deadline");
+    // A short outage: back within the grace, nothing happens.
+    s.handle(t, Input::Peer(CallId(1), PeerState::Disconnected));
+    assert_eq!(s.deadline(), Some(t + Duration::from_secs(5)));
+    let t1 = t + Duration::from_secs(3);
+    s.handle(t1, Input::Peer(CallId(1), PeerState::Connected));
+    assert!(drain(&mut s).is_empty(), "no second CallConnected");
+    assert_eq!(s.deadline(), None);
+    s.handle(t1 + Duration::from_secs(5), Input::Timeout);
+    assert!(drain(&mut s).is_empty());
+    // A long one: the call ends as after `bye`.
+    let t2 = t + Duration::from_secs(10);
+    s.handle(t2, Input::Peer(CallId(1), PeerState::Disconnected));
+    s.handle(t2 + Duration::from_secs(4), Input::Timeout);
+    assert!(drain(&mut s).is_empty());
+    s.handle(t2 + Duration::from_secs(5), Input::Timeout);
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::ClosePeer(CallId(1), CallEnd::ConnectionFailed)]
+    );
+    assert_eq!(s.current_call(), None);
 }

@@ -159,6 +159,7 @@ impl PeerConnectionEventHandler for EventForwarder {
         tracing::info!(call = self.call.0, %state, "peer connection state");
         let mapped = match state {
             RTCPeerConnectionState::Connected => Some(PeerState::Connected),
+            RTCPeerConnectionState::Disconnected => Some(PeerState::Disconnected),
             RTCPeerConnectionState::Failed => Some(PeerState::Failed),
             _ => None,
         };

@@ -238,6 +238,23 @@ impl Peer {
         }
     }
 
+    /// Asks roompeer to stop (SIGTERM), as a user's Ctrl-C would.
+    pub fn terminate(&self) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Kills roompeer outright (a crash: no `leave`, no `bye`).
+    pub fn kill(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// Waits until roompeer has joined its room.
     pub fn joined(self) -> Peer {
         self.wait_for("joined the room", Duration::from_secs(20));
@@ -284,4 +301,20 @@ impl Drop for Peer {
             let _ = c.wait();
         }
     }
+}
+
+/// Runs one of the Node scripts in `tests/servers/` inside the namespace and returns its stdout.
+pub fn run_node_script(ns: &Netns, script: &str, args: &[&str]) -> String {
+    let out = ns
+        .command("node")
+        .arg(root().join("tests/servers").join(script))
+        .args(args)
+        .output()
+        .expect("node");
+    assert!(
+        out.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -1,0 +1,170 @@
+//! roompeer against hostile input, vanishing peers and a long stay in a room.
+
+mod support;
+
+use serde_json::Value;
+use std::time::Duration;
+use support::*;
+
+fn events(report: &Value) -> Vec<String> {
+    report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_hostile_peer_cannot_crash_roompeer_and_the_next_call_works() {
+    let dir = scratch("hostile");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let video = ["--video-size", "320x240"];
+    let stayer = Peer::start(
+        &ns,
+        &dir,
+        "stayer",
+        &[&["--server", &url, "--id", "7", "--wait", "60"][..], &video].concat(),
+    )
+    .joined();
+    let said = run_node_script(&ns, "hostile-peer.js", &[&url, "null"]);
+    assert!(said.contains(r#""sent":17"#), "{said}");
+    // A real peer comes after the hostile one has left.
+    let guest = Peer::start(
+        &ns,
+        &dir,
+        "guest",
+        &[
+            &["--server", &url, "--id", "8", "--duration", "3"][..],
+            &video,
+        ]
+        .concat(),
+    );
+    let g = guest.finish();
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    assert_eq!(g.report["video"]["peer_sender_id"], 7);
+    stayer.wait_for("the peer left", Duration::from_secs(20));
+    stayer.terminate();
+    let s = stayer.finish();
+    assert_eq!(s.code, 0, "ends well after a stop request: {}", s.stderr);
+    assert_eq!(s.report["outcome"], "ok");
+    let ev = events(&s.report);
+    let malformed = ev.iter().filter(|e| *e == "malformed").count();
+    assert!(
+        malformed >= 10,
+        "each bad message is logged and ignored ({malformed}): {ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| e == "peer_error"),
+        "the broken offer is refused: {ev:?}"
+    );
+    assert_eq!(
+        ev.last().map(String::as_str),
+        Some("leaved"),
+        "leaves cleanly: {ev:?}"
+    );
+    let good = s.report["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["media_ok"] == true)
+        .count();
+    assert_eq!(good, 1, "{:#}", s.report["calls"]);
+}
+
+#[test]
+fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {
+    let dir = scratch("vanish");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V4, seed_cert());
+    let url = server.http();
+    let video = ["--video-size", "320x240"];
+    let stayer = Peer::start(
+        &ns,
+        &dir,
+        "stayer",
+        &[&["--server", &url, "--id", "1", "--calls", "2"][..], &video].concat(),
+    )
+    .joined();
+    let mut crasher = Peer::start(
+        &ns,
+        &dir,
+        "crasher",
+        &[&["--server", &url, "--id", "2"][..], &video].concat(),
+    );
+    crasher.wait_for("state=connected", Duration::from_secs(20));
+    crasher.kill();
+    // No `bye` comes: the stayer must notice on its own, within seconds.
+    stayer.wait_for("the peer stopped answering", Duration::from_secs(20));
+    let guest = Peer::start(
+        &ns,
+        &dir,
+        "guest",
+        &[
+            &["--server", &url, "--id", "3", "--duration", "3"][..],
+            &video,
+        ]
+        .concat(),
+    )
+    .finish();
+    assert_eq!(guest.code, 0, "{}", guest.stderr);
+    let s = stayer.finish();
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    let calls = s.report["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(calls[0]["end"], "connection_failed");
+    let c0 = &calls[0]["timings_ms"];
+    assert!(c0["ended"].as_u64().unwrap() > c0["ice_connected"].as_u64().unwrap());
+    assert_eq!(calls[1]["media_ok"], true, "{:#}", calls[1]);
+    assert_eq!(calls[1]["video"]["peer_sender_id"], 3);
+}
+
+/// A roompeer that stays while another joins and leaves 20 times: every call works, and it
+/// does not grow with every call (webrtc#906 leaks each closed peer connection).
+#[test]
+fn twenty_calls_in_a_row_work_and_memory_stays_flat() {
+    let dir = scratch("twenty");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let stayer = Peer::start(
+        &ns,
+        &dir,
+        "stayer",
+        &[
+            "--server", &url, "--id", "1", "--calls", "20", "--wait", "30",
+        ],
+    )
+    .joined();
+    for n in 0..20u16 {
+        let id = (n + 2).to_string();
+        let g = Peer::start(
+            &ns,
+            &dir,
+            &format!("guest-{n}"),
+            &["--server", &url, "--id", &id, "--duration", "2"],
+        )
+        .finish();
+        assert_eq!(g.code, 0, "guest {n}: {}", g.stderr);
+    }
+    let s = stayer.finish();
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    let calls = s.report["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 20);
+    for (n, c) in calls.iter().enumerate() {
+        assert_eq!(c["media_ok"], true, "call {}: {c:#}", n + 1);
+        assert_eq!(c["video"]["peer_sender_id"], n as u64 + 2);
+    }
+    let rss: Vec<u64> = calls
+        .iter()
+        .map(|c| c["rss_kib_after"].as_u64().unwrap())
+        .collect();
+    eprintln!("RSS after each call (KiB): {rss:?}");
+    let growth = rss[19] as i64 - rss[1] as i64;
+    assert!(
+        growth < 4 * 1024,
+        "RSS grew {growth} KiB from call 2 to call 20: {rss:?}"
+    );
+}
