@@ -70,12 +70,14 @@ pub async fn run(opts: RunOptions) -> Report {
         outcome: Outcome::Error,
         exit_code: 1,
         error: None,
+        started_unix_ms: crate::report::started_unix_ms(),
         server: opts.transport.url.to_string(),
         eio: None,
         socket_id: None,
         events: Vec::new(),
         calls: Vec::new(),
         peak_rss_kib: None,
+        cpu_seconds: None,
         last_call: CallSummary::default(),
     };
     let (signaling, mut sig_events) = match connect(&opts.transport).await {
@@ -193,6 +195,7 @@ fn judge(finish: &Finish, calls: &[CallReport]) -> Outcome {
 fn finish_report(mut report: Report) -> Report {
     report.exit_code = report.outcome.exit_code();
     report.peak_rss_kib = proc_status_kib("VmHWM");
+    report.cpu_seconds = crate::report::cpu_seconds();
     if let Some(last) = report.calls.last() {
         report.last_call = last.summary.clone();
     }

@@ -7,10 +7,22 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 static START: OnceLock<Instant> = OnceLock::new();
+static START_UNIX_MS: OnceLock<u64> = OnceLock::new();
 
 /// Marks the process start; all report times are milliseconds since then.
 pub fn mark_start() {
     START.get_or_init(Instant::now);
+    START_UNIX_MS.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64)
+    });
+}
+
+/// The wall-clock time of the process start, ms since the Unix epoch (to line up reports of
+/// several processes).
+pub fn started_unix_ms() -> Option<u64> {
+    START_UNIX_MS.get().copied()
 }
 
 /// Milliseconds from the process start to `t`.
@@ -175,6 +187,8 @@ pub struct Report {
     pub exit_code: i32,
     /// What went wrong, for a person.
     pub error: Option<String>,
+    /// When the process started, ms since the Unix epoch; `t_ms` values count from here.
+    pub started_unix_ms: Option<u64>,
     /// The signaling server.
     pub server: String,
     /// The Engine.IO version spoken.
@@ -187,9 +201,22 @@ pub struct Report {
     pub calls: Vec<CallReport>,
     /// Peak resident memory of this process, KiB.
     pub peak_rss_kib: Option<u64>,
+    /// CPU time this process used, user plus system, in seconds.
+    pub cpu_seconds: Option<f64>,
     /// The last call's figures, repeated at the top level.
     #[serde(flatten)]
     pub last_call: CallSummary,
+}
+
+/// CPU time used by this process so far (user + system), in seconds.
+pub fn cpu_seconds() -> Option<f64> {
+    // SAFETY: getrusage writes into the struct we pass and reads nothing else.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        (libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0).then_some(u)
+    }?;
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Some(secs(usage.ru_utime) + secs(usage.ru_stime))
 }
 
 /// Reads a `VmRSS`/`VmHWM` style line of /proc/self/status, in KiB.
