@@ -86,6 +86,10 @@ pub struct Cli {
     #[arg(long, value_name = "KBPS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(50..=20000))]
     pub video_kbps: u32,
 
+    /// Receive jitter buffer depth in ms: time for lost packets to be retransmitted (0: off).
+    #[arg(long, value_name = "MS", default_value_t = 150, value_parser = clap::value_parser!(u64).range(0..=2000))]
+    pub jitter_ms: u64,
+
     /// Audio source: `tone` or `tone:HZ` (default 440 Hz).
     #[arg(long, value_name = "SOURCE", default_value = "tone", value_parser = parse_tone)]
     pub audio: f64,
@@ -245,6 +249,7 @@ impl Cli {
             peer: PeerSettings {
                 ice_servers,
                 relay_only: self.relay_only,
+                jitter_depth: Duration::from_millis(self.jitter_ms),
                 media: MediaSettings {
                     width,
                     height,

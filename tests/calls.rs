@@ -436,3 +436,50 @@ fn nobody_comes_and_the_wait_runs_out() {
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert_eq!(r.report["outcome"], "signaling_failed");
 }
+
+#[test]
+fn relay_only_calls_go_through_coturn_with_the_seeds_credentials() {
+    let dir = scratch("relay");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let turn = Coturn::start(&ns, 3478);
+    let ice = format!("turn:127.0.0.1:{}", turn.port);
+    let common = [
+        "--server",
+        &server.http(),
+        "--duration",
+        "5",
+        "--video-size",
+        "320x240",
+        "--ice",
+        &ice,
+        "--ice-user",
+        "aaaa",
+        "--relay-only",
+    ];
+    // The password comes from the environment, so it stays out of `ps`.
+    let a = Peer::start_with_env(
+        &ns,
+        &dir,
+        "a",
+        &[&common[..], &["--id", "1"]].concat(),
+        &[("ROOMPEER_ICE_PASS", "aaaa")],
+    )
+    .joined();
+    let b = Peer::start_with_env(
+        &ns,
+        &dir,
+        "b",
+        &[&common[..], &["--id", "2"]].concat(),
+        &[("ROOMPEER_ICE_PASS", "aaaa")],
+    );
+    for r in [a.finish(), b.finish()] {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(
+            r.report["selected_pair"]["local_type"], "relay",
+            "{:#}",
+            r.report
+        );
+        assert_eq!(r.report["selected_pair"]["remote_type"], "relay");
+    }
+}

@@ -168,3 +168,52 @@ fn twenty_calls_in_a_row_work_and_memory_stays_flat() {
         "RSS grew {growth} KiB from call 2 to call 20: {rss:?}"
     );
 }
+
+/// After an outage the receiver has lost frames: it asks for a keyframe (PLI), the sender
+/// answers with one, and the picture comes back.
+#[test]
+fn after_a_media_outage_a_keyframe_is_requested_and_sent() {
+    let dir = scratch("outage");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    // Without the jitter buffer, packets NACKed after the outage come back too late to use, so
+    // the gap must be healed by a keyframe.
+    let common = [
+        "--server",
+        &url,
+        "--duration",
+        "6",
+        "--video-size",
+        "320x240",
+        "--jitter-ms",
+        "0",
+    ];
+    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
+    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
+    b.wait_for("state=connected", Duration::from_secs(20));
+    a.wait_for("state=connected", Duration::from_secs(20));
+    // The outage itself lasts a second; this sleep is its length, not a synchronisation.
+    std::thread::sleep(Duration::from_secs(1));
+    ns.drop_udp();
+    std::thread::sleep(Duration::from_secs(1));
+    ns.restore_udp();
+    for r in [a.finish(), b.finish()] {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v = &r.report["video"];
+        assert!(v["keyframe_requests_sent"].as_u64().unwrap() >= 1, "{v:#}");
+        assert!(
+            v["keyframe_requests_received"].as_u64().unwrap() >= 1,
+            "{v:#}"
+        );
+        assert!(
+            v["counter_gaps"].as_u64().unwrap() >= 1,
+            "the outage shows as a gap: {v:#}"
+        );
+        // Six seconds at 30 frames/s, less the outage and the wait for the keyframe.
+        assert!(
+            v["decoded_frames"].as_u64().unwrap() >= 100,
+            "the picture came back: {v:#}"
+        );
+    }
+}

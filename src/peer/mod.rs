@@ -8,7 +8,7 @@ use crate::call::{CallId, Input, PeerState};
 use crate::signaling::room::{CandidateMessage, SignalMessage};
 use media_io::{CallMedia, MediaSettings};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Slot;
+use rtc::interceptor::{JitterBufferBuilder, Slot};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::rtp_transceiver::rtp_sender::{
@@ -37,6 +37,8 @@ pub struct PeerSettings {
     pub ice_servers: Vec<RTCIceServer>,
     /// Use relay candidates only.
     pub relay_only: bool,
+    /// Playout delay of the receive jitter buffer; zero turns it off.
+    pub jitter_depth: std::time::Duration,
     /// What to send.
     pub media: MediaSettings,
 }
@@ -225,12 +227,20 @@ async fn build_connection(
             RtpCodecKind::Audio,
         )
         .map_err(err("cannot register Opus"))?;
-    let registry = register_default_interceptors(Registry::new(), &mut engine)
+    let mut registry = register_default_interceptors(Registry::new(), &mut engine)
         .map_err(err("cannot set up interceptors"))?
         .with(
             Slot::from(rtcp::SLOT),
             rtcp::KeyframeRequestForwarder::new(reports),
         );
+    if !settings.jitter_depth.is_zero() {
+        // Reorders packets and holds a gap open long enough for a NACKed packet to come back
+        // (NACK interval 100 ms + round trip), so one lost packet does not cost a keyframe.
+        let buffer = JitterBufferBuilder::new()
+            .with_depth(settings.jitter_depth)
+            .build();
+        registry = registry.with(Slot::JitterBuffer, buffer);
+    }
     let config = RTCConfigurationBuilder::new()
         .with_ice_servers(settings.ice_servers.clone())
         .with_ice_transport_policy(if settings.relay_only {

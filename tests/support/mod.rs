@@ -52,6 +52,31 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Drops every UDP packet arriving in the namespace (media and ICE, not signaling), until
+    /// [`Netns::restore_udp`].
+    pub fn drop_udp(&self) {
+        let rules = "table inet outage { chain input { type filter hook input priority 0; meta l4proto udp drop; }; }\n";
+        let mut c = self.command("nft");
+        c.args(["-f", "-"]).stdin(Stdio::piped());
+        let mut child = c.spawn().expect("nft");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        assert!(
+            child.wait().unwrap().success(),
+            "nft refused the outage rule"
+        );
+    }
+
+    /// Ends an outage started with [`Netns::drop_udp`].
+    pub fn restore_udp(&self) {
+        run_ok(
+            self.command("nft")
+                .args(["delete", "table", "inet", "outage"]),
+        );
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         if let Ok(out) = Command::new("ip")
@@ -188,9 +213,21 @@ pub struct Finished {
 impl Peer {
     /// Starts `roompeer --headless ARGS --report DIR/NAME.json` inside the namespace.
     pub fn start(ns: &Netns, dir: &Path, name: &str, args: &[&str]) -> Peer {
+        Self::start_with_env(ns, dir, name, args, &[])
+    }
+
+    /// Like [`Peer::start`], with extra environment variables.
+    pub fn start_with_env(
+        ns: &Netns,
+        dir: &Path,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Peer {
         let report = dir.join(format!("{name}.json"));
         let mut child = ns
             .command(env!("CARGO_BIN_EXE_roompeer"))
+            .envs(env.iter().copied())
             .arg("--headless")
             .args(args)
             .arg("--report")
@@ -317,4 +354,63 @@ pub fn run_node_script(ns: &Netns, script: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// coturn as the seed runs it (long-term credentials aaaa/aaaa, realm nort.gov), on loopback
+/// inside the namespace. `-n` skips Debian's config file; loopback peers need
+/// `--allow-loopback-peers`, which coturn takes only with `--no-cli`.
+pub struct Coturn {
+    child: Child,
+    pub port: u16,
+}
+
+impl Coturn {
+    pub fn start(ns: &Netns, port: u16) -> Coturn {
+        let mut child = ns
+            .command("turnserver")
+            .args([
+                "-n",
+                "--no-cli",
+                "--allow-loopback-peers",
+                "-L",
+                "127.0.0.1",
+                "--listening-port",
+            ])
+            .arg(port.to_string())
+            .args([
+                "-a",
+                "-u",
+                "aaaa:aaaa",
+                "-r",
+                "nort.gov",
+                "-f",
+                "--no-tls",
+                "--no-dtls",
+                "--log-file",
+                "stdout",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("turnserver (Debian package coturn)");
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = out.lines();
+        loop {
+            match lines.next() {
+                Some(Ok(l)) if l.contains("Relay ports initialization done") => break,
+                Some(Ok(_)) => {}
+                _ => panic!("coturn did not start"),
+            }
+        }
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Coturn { child, port }
+    }
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
