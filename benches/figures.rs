@@ -4,6 +4,7 @@
 //!   time from the second join to the first remote frame on each side, received frames/s, CPU
 //!   seconds and peak RSS of each process;
 //! - RSS of a roompeer that stays while 20 others come and go.
+//!
 //! Run: `cargo bench --bench figures` (as root: calls run in a private network namespace).
 
 #[path = "../tests/support/mod.rs"]

@@ -133,7 +133,11 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
         .ok_or("expected WIDTHxHEIGHT, e.g. 640x480")?;
     let w: usize = w.parse().map_err(|_| format!("bad width {w:?}"))?;
     let h: usize = h.parse().map_err(|_| format!("bad height {h:?}"))?;
-    if w % 2 != 0 || h % 2 != 0 || !(64..=3840).contains(&w) || !(48..=2160).contains(&h) {
+    if !w.is_multiple_of(2)
+        || !h.is_multiple_of(2)
+        || !(64..=3840).contains(&w)
+        || !(48..=2160).contains(&h)
+    {
         return Err("width and height must be even, 64..3840 by 48..2160".into());
     }
     Ok((w, h))

@@ -69,9 +69,8 @@ mod tests {
         }
         let hz = dominant_hz(&heard[heard.len() - 48_000..]).unwrap();
         assert!((hz - 660.0).abs() <= 2.0, "{hz}");
-        assert!(
-            dec.decode(&[0xff, 0xff, 0xff]).is_err() || true,
-            "garbage never panics"
-        );
+        // Garbage from the network is an error or silence, never a panic.
+        let _ = dec.decode(&[0xff, 0xff, 0xff]);
+        let _ = dec.decode(&[]);
     }
 }

@@ -159,7 +159,7 @@ pub fn read_stamp(frame: &I420Frame) -> Option<Stamp> {
                 n += 1;
             }
         }
-        *bit = sum / n.max(1) > u32::from((DARK as u16 + LIGHT as u16) / 2) as u32;
+        *bit = sum / n.max(1) > (u32::from(DARK) + u32::from(LIGHT)) / 2;
     }
     Stamp::from_bits(&bits)
 }
