@@ -93,27 +93,7 @@ fn call_figures(seconds: &str) {
 }
 
 fn twenty_calls() {
-    let dir = scratch("bench-twenty");
-    let ns = Netns::new();
-    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
-    let url = server.http();
-    let stayer = Peer::start(
-        &ns,
-        &dir,
-        "stayer",
-        &["--server", &url, "--calls", "20", "--wait", "30"],
-    )
-    .joined();
-    for n in 0..20 {
-        Peer::start(
-            &ns,
-            &dir,
-            &format!("g{n}"),
-            &["--server", &url, "--duration", "2"],
-        )
-        .finish();
-    }
-    let r = stayer.finish().report;
+    let r = stay_while_guests_come_and_go("bench-twenty", 20, "2");
     let rss: Vec<u64> = r["calls"]
         .as_array()
         .unwrap()

@@ -125,33 +125,8 @@ fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {
 /// does not grow with every call (webrtc#906 leaks each closed peer connection).
 #[test]
 fn twenty_calls_in_a_row_work_and_memory_stays_flat() {
-    let dir = scratch("twenty");
-    let ns = Netns::new();
-    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
-    let url = server.http();
-    let stayer = Peer::start(
-        &ns,
-        &dir,
-        "stayer",
-        &[
-            "--server", &url, "--id", "1", "--calls", "20", "--wait", "30",
-        ],
-    )
-    .joined();
-    for n in 0..20u16 {
-        let id = (n + 2).to_string();
-        let g = Peer::start(
-            &ns,
-            &dir,
-            &format!("guest-{n}"),
-            &["--server", &url, "--id", &id, "--duration", "2"],
-        )
-        .finish();
-        assert_eq!(g.code, 0, "guest {n}: {}", g.stderr);
-    }
-    let s = stayer.finish();
-    assert_eq!(s.code, 0, "{}", s.stderr);
-    let calls = s.report["calls"].as_array().unwrap();
+    let report = stay_while_guests_come_and_go("twenty", 20, "2");
+    let calls = report["calls"].as_array().unwrap();
     assert_eq!(calls.len(), 20);
     for (n, c) in calls.iter().enumerate() {
         assert_eq!(c["media_ok"], true, "call {}: {c:#}", n + 1);

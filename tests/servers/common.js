@@ -45,4 +45,33 @@ function startServers(opts, create, attach) {
   httpsServer.listen(opts.httpsPort, opts.host, ready);
 }
 
-module.exports = { parseArgs, startServers };
+// The seed's room rules and events, as its server.js has them (weaknesses included: any socket
+// can relay into any room, `leave` does not leave). `roomSize(room)` is the one place where the
+// socket.io 2.x and 4.x APIs differ.
+const USERCOUNT = 3;
+function seedRoomHandlers(io, roomSize) {
+  io.sockets.on('connection', (socket) => {
+    socket.on('message', (room, data) => {
+      socket.to(room).emit('message', room, data);
+    });
+    socket.on('join', (room) => {
+      socket.join(room);
+      const users = roomSize(room);
+      if (users < USERCOUNT) {
+        socket.emit('joined', room, socket.id);
+        if (users > 1) {
+          socket.to(room).emit('otherjoin', room, socket.id);
+        }
+      } else {
+        socket.leave(room);
+        socket.emit('full', room, socket.id);
+      }
+    });
+    socket.on('leave', (room) => {
+      socket.to(room).emit('bye', room, socket.id);
+      socket.emit('leaved', room, socket.id);
+    });
+  });
+}
+
+module.exports = { parseArgs, startServers, seedRoomHandlers };

@@ -414,3 +414,36 @@ impl Drop for Coturn {
         let _ = self.child.wait();
     }
 }
+
+/// A roompeer that stays in a room while `guests` others join, hold a call of `hold` seconds
+/// and leave, one after another. Returns the stayer's report; every guest must succeed.
+pub fn stay_while_guests_come_and_go(name: &str, guests: u16, hold: &str) -> Value {
+    let dir = scratch(name);
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let calls = guests.to_string();
+    let stayer = Peer::start(
+        &ns,
+        &dir,
+        "stayer",
+        &[
+            "--server", &url, "--id", "1", "--calls", &calls, "--wait", "30",
+        ],
+    )
+    .joined();
+    for n in 0..guests {
+        let id = (n + 2).to_string();
+        let g = Peer::start(
+            &ns,
+            &dir,
+            &format!("guest-{n}"),
+            &["--server", &url, "--id", &id, "--duration", hold],
+        )
+        .finish();
+        assert_eq!(g.code, 0, "guest {n}: {}", g.stderr);
+    }
+    let s = stayer.finish();
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    s.report
+}
