@@ -94,10 +94,11 @@ pub async fn run(opts: RunOptions) -> Report {
     report.eio = Some(signaling.eio.query_value().to_owned());
     report.socket_id = Some(signaling.socket_id.clone());
 
+    let session = Session::new(opts.session.clone());
     let mut runner = Runner {
         opts,
         signaling,
-        session: None,
+        session,
         calls: HashMap::new(),
         done: Vec::new(),
         events: Vec::new(),
@@ -105,7 +106,6 @@ pub async fn run(opts: RunOptions) -> Report {
         inputs: mpsc::unbounded_channel(),
         pending: VecDeque::new(),
     };
-    runner.session = Some(Session::new(runner.opts.session.clone()));
     runner.pending.push_back(Input::SignalingUp);
 
     let mut signaling_open = true;
@@ -114,7 +114,7 @@ pub async fn run(opts: RunOptions) -> Report {
         if let Some(f) = runner.drain().await {
             break f;
         }
-        let deadline = runner.session().deadline();
+        let deadline = runner.session.deadline();
         tokio::select! {
             event = sig_events.recv(), if signaling_open => match event {
                 Some(TransportEvent::Event { name, args }) => {
@@ -243,7 +243,7 @@ fn stop_signals() -> mpsc::UnboundedReceiver<()> {
 struct Runner {
     opts: RunOptions,
     signaling: Signaling,
-    session: Option<Session>,
+    session: Session,
     calls: HashMap<CallId, LiveCall>,
     done: Vec<CallReport>,
     events: Vec<EventRecord>,
@@ -253,10 +253,6 @@ struct Runner {
 }
 
 impl Runner {
-    fn session(&mut self) -> &mut Session {
-        self.session.as_mut().expect("set before the loop starts")
-    }
-
     fn event(&mut self, event: impl Into<String>, detail: Option<String>) {
         self.events.push(EventRecord {
             t_ms: ms_since_start(Instant::now()),
@@ -302,8 +298,8 @@ impl Runner {
     async fn drain(&mut self) -> Option<Finish> {
         while let Some(input) = self.pending.pop_front() {
             self.note_input(&input);
-            self.session().handle(Instant::now(), input);
-            while let Some(action) = self.session().poll_action() {
+            self.session.handle(Instant::now(), input);
+            while let Some(action) = self.session.poll_action() {
                 if let Some(f) = self.execute(action).await {
                     return Some(f);
                 }

@@ -48,6 +48,9 @@ pub struct PeerSettings {
 const H264_PT: u8 = 102;
 const OPUS_PT: u8 = 111;
 
+/// Time between ICE connectivity checks.
+const ICE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(50);
+
 fn video_feedback() -> Vec<RTCPFeedback> {
     [
         ("goog-remb", ""),
@@ -262,6 +265,9 @@ async fn build_connection(
         .with_setting_engine(
             SettingEngineBuilder::new()
                 .with_multicast_dns_mode(mdns)
+                // RFC 8445's pacing (Ta = 50 ms) instead of 200 ms between checks, as browsers
+                // do; the number of attempts keeps about 1.5 s per pair before it fails.
+                .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(30))
                 .build(),
         )
         .with_media_engine(engine)
