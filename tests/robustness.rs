@@ -137,10 +137,17 @@ fn twenty_calls_in_a_row_work_and_memory_stays_flat() {
         .map(|c| c["rss_kib_after"].as_u64().unwrap())
         .collect();
     eprintln!("RSS after each call (KiB): {rss:?}");
-    let growth = rss[19] as i64 - rss[1] as i64;
+    // Around calls 2 and 20, the median of three: a single reading can catch a transient
+    // (a blocking-pool thread that has not exited yet), a leak per call shows in all three.
+    let median = |w: &[u64]| {
+        let mut w = w.to_vec();
+        w.sort_unstable();
+        w[1] as i64
+    };
+    let growth = median(&rss[17..20]) - median(&rss[1..4]);
     assert!(
         growth < 4 * 1024,
-        "RSS grew {growth} KiB from call 2 to call 20: {rss:?}"
+        "RSS grew {growth} KiB from calls 2-4 to calls 18-20: {rss:?}"
     );
 }
 
