@@ -29,6 +29,11 @@ function parseArgs(argv) {
 // `create(server)` makes the socket.io server on https; `attach(io, server)` adds http.
 function startServers(opts, create, attach) {
   const app = express();
+  // The page's client libraries come from npm, not a CDN: socket.io-client 2.0.3 (the seed's)
+  // and webrtc-adapter.
+  const modules = path.join(__dirname, 'node_modules');
+  app.get('/js/socket.io.js', (req, res) => res.sendFile(path.join(modules, 'socket.io-client-v2', 'dist', 'socket.io.js')));
+  app.get('/js/adapter.js', (req, res) => res.sendFile(path.join(modules, 'webrtc-adapter', 'out', 'adapter.js')));
   app.use(express.static(path.join(__dirname, '..', '..', 'assets', 'web')));
   const httpServer = http.createServer(app);
   const httpsServer = https.createServer({ key: fs.readFileSync(opts.key), cert: fs.readFileSync(opts.cert) }, app);

@@ -447,3 +447,74 @@ pub fn stay_while_guests_come_and_go(name: &str, guests: u16, hold: &str) -> Val
     assert_eq!(s.code, 0, "{}", s.stderr);
     s.report
 }
+
+/// Debian's Chromium running the project's room page (assets/web), driven by playwright-core.
+pub struct BrowserPeer {
+    child: Option<Child>,
+    rx: mpsc::Receiver<Value>,
+}
+
+impl BrowserPeer {
+    /// Opens `url` and clicks Connect; holds the call `hold` seconds after the remote video
+    /// appears, then clicks Leave.
+    pub fn start(ns: &Netns, url: &str, hold: u32) -> BrowserPeer {
+        assert!(
+            Path::new("/usr/bin/chromium").exists(),
+            "Debian's chromium is missing: scripts/setup.sh installs it"
+        );
+        let mut child = ns
+            .command("node")
+            .arg(root().join("tests/browser/browser-peer.js"))
+            .arg(url)
+            .arg(hold.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("node");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        BrowserPeer {
+            child: Some(child),
+            rx,
+        }
+    }
+
+    /// Waits for the page to report `event` (e.g. `joined`); panics on an error report.
+    pub fn wait_for(&self, event: &str, timeout: Duration) -> Value {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(v) if v["event"] == event => return v,
+                Ok(v) if v["event"] == "error" => panic!("the browser peer failed: {v:#}"),
+                Ok(_) => {}
+                Err(_) => panic!("the browser never reported {event:?}"),
+            }
+        }
+    }
+
+    /// Waits for the result of the call as the browser saw it.
+    pub fn finish(mut self) -> Value {
+        let result = self.wait_for("result", Duration::from_secs(120));
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+        result
+    }
+}
+
+impl Drop for BrowserPeer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
