@@ -64,6 +64,28 @@ impl LiveCall {
     }
 }
 
+type ConnectResult = Result<(Signaling, mpsc::UnboundedReceiver<TransportEvent>), ConnectError>;
+
+/// When and how the signaling connection is tried again after it was lost.
+#[derive(Default)]
+struct Reconnect {
+    /// The next attempt, if one is due.
+    at: Option<Instant>,
+    /// The pause before the next attempt after this one fails.
+    pause: std::time::Duration,
+    /// The attempt under way.
+    attempt: Option<tokio::task::JoinHandle<ConnectResult>>,
+}
+
+impl Reconnect {
+    /// Schedules the next attempt: 250 ms after the loss, then doubling up to 5 s.
+    fn schedule(&mut self) {
+        use std::time::Duration;
+        self.pause = (self.pause * 2).clamp(Duration::from_millis(250), Duration::from_secs(5));
+        self.at = Some(Instant::now() + self.pause);
+    }
+}
+
 /// Runs until the session finishes; returns the report (not yet written).
 pub async fn run(opts: RunOptions) -> Report {
     let mut report = Report {
@@ -110,6 +132,8 @@ pub async fn run(opts: RunOptions) -> Report {
 
     let mut signaling_open = true;
     let mut stop_requests = stop_signals();
+    // While signaling is down, the connection is tried again with a growing pause.
+    let mut reconnect = Reconnect::default();
     let finish = loop {
         if let Some(f) = runner.drain().await {
             break f;
@@ -126,13 +150,41 @@ pub async fn run(opts: RunOptions) -> Report {
                 }
                 Some(TransportEvent::Closed { reason }) => {
                     signaling_open = false;
+                    reconnect.schedule();
                     runner.pending.push_back(Input::SignalingDown(reason));
                 }
                 None => {
                     signaling_open = false;
+                    reconnect.schedule();
                     runner.pending.push_back(Input::SignalingDown("signaling task ended".into()));
                 }
             },
+            _ = sleep_until_opt(reconnect.at), if !signaling_open && reconnect.attempt.is_none() => {
+                let transport = runner.opts.transport.clone();
+                reconnect.at = None;
+                reconnect.attempt = Some(tokio::spawn(async move { connect(&transport).await }));
+            }
+            result = async { reconnect.attempt.as_mut().expect("guarded").await }, if reconnect.attempt.is_some() => {
+                reconnect.attempt = None;
+                match result {
+                    Ok(Ok((signaling, events))) => {
+                        tracing::info!(socket_id = %signaling.socket_id, "signaling reconnected");
+                        runner.signaling = signaling;
+                        sig_events = events;
+                        signaling_open = true;
+                        reconnect = Reconnect::default();
+                        runner.pending.push_back(Input::SignalingUp);
+                    }
+                    Ok(Err(e)) => {
+                        tracing::info!("reconnecting failed ({e}); trying again");
+                        reconnect.schedule();
+                    }
+                    Err(e) => {
+                        tracing::warn!("reconnect task failed: {e}");
+                        reconnect.schedule();
+                    }
+                }
+            }
             Some(input) = runner.inputs.1.recv() => runner.pending.push_back(input),
             _ = sleep_until_opt(deadline) => runner.pending.push_back(Input::Timeout),
             _ = stop_requests.recv() => {
@@ -141,6 +193,9 @@ pub async fn run(opts: RunOptions) -> Report {
             }
         }
     };
+    if let Some(attempt) = reconnect.attempt.take() {
+        attempt.abort();
+    }
     // Let the connection task send its goodbye before the process exits.
     if signaling_open {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {

@@ -199,3 +199,89 @@ fn after_a_media_outage_a_keyframe_is_requested_and_sent() {
         );
     }
 }
+
+#[test]
+fn a_call_goes_on_through_a_signaling_server_restart_and_both_peers_rejoin() {
+    let dir = scratch("restart-call");
+    let ns = Netns::new();
+    let cert = seed_cert();
+    let server = NodeServer::start_on(&ns, ServerKind::V2, cert, 18080, 18443);
+    let url = server.http();
+    let common = [
+        "--server",
+        &url,
+        "--duration",
+        "8",
+        "--video-size",
+        "320x240",
+    ];
+    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
+    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
+    a.wait_for("state=connected", Duration::from_secs(20));
+    b.wait_for("state=connected", Duration::from_secs(20));
+    drop(server);
+    a.wait_for("the call goes on", Duration::from_secs(20));
+    b.wait_for("the call goes on", Duration::from_secs(20));
+    let _server = NodeServer::start_on(&ns, ServerKind::V2, cert, 18080, 18443);
+    a.wait_for("rejoined the room", Duration::from_secs(20));
+    b.wait_for("rejoined the room", Duration::from_secs(20));
+    for r in [a.finish(), b.finish()] {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let calls = r.report["calls"].as_array().unwrap();
+        assert_eq!(
+            calls.len(),
+            1,
+            "one call all along: {:#}",
+            r.report["calls"]
+        );
+        assert_eq!(
+            calls[0]["end"], "we_left",
+            "held to the end: {:#}",
+            calls[0]
+        );
+        let decoded = r.report["video"]["decoded_frames"].as_u64().unwrap();
+        assert!(
+            decoded >= 200,
+            "media kept flowing: {decoded} frames in 8 s"
+        );
+        let ev = events(&r.report);
+        assert!(ev.iter().any(|e| e == "signaling_down"), "{ev:?}");
+        assert_eq!(
+            ev.iter().filter(|e| *e == "joined").count(),
+            2,
+            "joined, then rejoined: {ev:?}"
+        );
+        assert_eq!(ev.last().map(String::as_str), Some("leaved"), "{ev:?}");
+    }
+}
+
+#[test]
+fn a_waiting_peer_rejoins_after_a_server_restart_and_takes_the_next_call() {
+    let dir = scratch("restart-wait");
+    let ns = Netns::new();
+    let cert = seed_cert();
+    let server = NodeServer::start_on(&ns, ServerKind::V4, cert, 19080, 19443);
+    let url = server.http();
+    let common = [
+        "--server",
+        &url,
+        "--duration",
+        "3",
+        "--video-size",
+        "320x240",
+    ];
+    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
+    drop(server);
+    a.wait_for("reconnecting", Duration::from_secs(20));
+    let _server = NodeServer::start_on(&ns, ServerKind::V4, cert, 19080, 19443);
+    a.wait_for("joined the room", Duration::from_secs(20));
+    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat()).finish();
+    assert_eq!(b.code, 0, "{}", b.stderr);
+    let a = a.finish();
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert_eq!(
+        a.report["calls"][0]["role"], "offerer",
+        "it was in the room first"
+    );
+    assert_eq!(a.report["video"]["peer_sender_id"], 2);
+}

@@ -165,6 +165,8 @@ enum Phase {
     Waiting,
     /// In the room with a call.
     InCall,
+    /// Signaling is down with no call; the adapter reconnects, and we rejoin when it is back.
+    Offline,
     /// `leave` sent, waiting for `leaved`.
     Leaving,
     Finished,
@@ -181,6 +183,9 @@ pub struct Session {
     /// Whether any call ever connected (decides `no_peer` vs `done` when the wait runs out).
     any_connected: bool,
     signaling_up: bool,
+    /// Our signaling came back during a connected call and we rejoined: the next `otherjoin`
+    /// is our own peer rejoining after the same server restart, not a new peer.
+    rejoined_during_call: bool,
     deadline: Option<Instant>,
     /// What to finish with once `leaved` arrives (or the leave times out).
     finish_after_leave: Finish,
@@ -198,6 +203,7 @@ impl Session {
             calls_ended: 0,
             any_connected: false,
             signaling_up: false,
+            rejoined_during_call: false,
             deadline: None,
             finish_after_leave: Finish::Done,
             actions: VecDeque::new(),
@@ -282,15 +288,22 @@ impl Session {
             .settings
             .max_calls
             .is_some_and(|n| self.calls_ended >= n);
-        if !self.signaling_up {
-            self.finish(Finish::SignalingLost("signaling connection lost".into()));
-        } else if enough {
+        if enough {
             self.leave(now, Finish::Done);
+        } else if !self.signaling_up {
+            self.go_offline(now);
         } else {
             // As the seed's page after `bye`: stay in the room and wait for the next peer.
             self.phase = Phase::Waiting;
             self.deadline = Some(now + self.settings.wait);
         }
+    }
+
+    /// No call and no signaling: wait (up to `wait`) for the adapter to reconnect.
+    fn go_offline(&mut self, now: Instant) {
+        self.phase = Phase::Offline;
+        self.rejoined_during_call = false;
+        self.deadline = Some(now + self.settings.wait);
     }
 
     fn leave(&mut self, now: Instant, then: Finish) {
@@ -330,10 +343,22 @@ impl Session {
         match input {
             Input::SignalingUp => {
                 self.signaling_up = true;
-                if self.phase == Phase::Connecting {
-                    self.emit("join", vec![]);
-                    self.phase = Phase::Joining;
-                    self.deadline = Some(now + self.settings.wait);
+                match self.phase {
+                    Phase::Connecting | Phase::Offline => {
+                        if self.phase == Phase::Offline {
+                            tracing::info!("signaling is back: rejoining the room");
+                        }
+                        self.emit("join", vec![]);
+                        self.phase = Phase::Joining;
+                        self.deadline = Some(now + self.settings.wait);
+                    }
+                    Phase::InCall => {
+                        // The call went on without signaling; be in the room again for `bye`.
+                        tracing::info!("signaling is back: rejoining the room, the call goes on");
+                        self.emit("join", vec![]);
+                        self.rejoined_during_call = true;
+                    }
+                    _ => {}
                 }
             }
             Input::SignalingDown(reason) => {
@@ -347,9 +372,11 @@ impl Session {
                     Phase::InCall if self.call.as_ref().is_some_and(|c| c.connected) => {
                         tracing::warn!("signaling lost during a call ({reason}); the call goes on");
                     }
+                    Phase::Offline => {}
                     _ => {
+                        tracing::warn!("signaling lost ({reason}); reconnecting");
                         self.close_call(CallEnd::SignalingLost);
-                        self.finish(Finish::SignalingLost(reason));
+                        self.go_offline(now);
                     }
                 }
             }
@@ -434,6 +461,9 @@ impl Session {
                     Phase::Connecting | Phase::Joining => self.finish(Finish::SignalingLost(
                         "the server did not answer `join`".into(),
                     )),
+                    Phase::Offline => self.finish(Finish::SignalingLost(
+                        "the signaling server did not come back".into(),
+                    )),
                     Phase::Waiting => {
                         let why = if self.any_connected {
                             Finish::Done
@@ -468,15 +498,27 @@ impl Session {
                     tracing::info!(room = %self.settings.room, %id, "joined the room");
                     self.phase = Phase::Waiting;
                     self.deadline = Some(now + self.settings.wait);
+                } else if self.phase == Phase::InCall {
+                    tracing::info!(room = %self.settings.room, %id, "rejoined the room");
                 }
             }
-            RoomEvent::Full => {
-                if matches!(self.phase, Phase::Joining | Phase::Waiting) {
-                    self.finish(Finish::RoomFull);
+            RoomEvent::Full => match self.phase {
+                Phase::Joining | Phase::Waiting => self.finish(Finish::RoomFull),
+                Phase::InCall => {
+                    tracing::warn!("the room filled while signaling was down; the call goes on")
                 }
-            }
+                _ => {}
+            },
             RoomEvent::OtherJoin { id } => {
                 if !matches!(self.phase, Phase::Waiting | Phase::InCall) {
+                    return;
+                }
+                let healthy = self
+                    .call
+                    .as_ref()
+                    .is_some_and(|c| c.connected && c.disconnected_at.is_none());
+                if std::mem::take(&mut self.rejoined_during_call) && healthy {
+                    tracing::info!(peer = %id, "the peer rejoined the room after the server came back; the call goes on");
                     return;
                 }
                 // An old peer that vanished without `bye` is replaced by the newcomer.

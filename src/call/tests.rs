@@ -491,10 +491,113 @@ fn signaling_loss_keeps_a_connected_call_but_ends_a_pending_one() {
     s.handle(t, Input::SignalingDown("gone".into()));
     assert_eq!(
         drain(&mut s),
+        vec![Action::ClosePeer(CallId(1), CallEnd::SignalingLost)]
+    );
+    // Nobody brings signaling back within the wait.
+    s.handle(t + Duration::from_secs(60), Input::Timeout);
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::Finish(Finish::SignalingLost(
+            "the signaling server did not come back".into()
+        ))]
+    );
+}
+
+#[test]
+fn after_a_server_restart_roompeer_rejoins_and_waits_again() {
+    let t = Instant::now();
+    let mut s = joined(t, settings());
+    s.handle(t, Input::SignalingDown("restart".into()));
+    assert!(drain(&mut s).is_empty());
+    s.handle(t + Duration::from_secs(3), Input::SignalingUp);
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::Emit {
+            event: "join",
+            args: vec![Value::Null]
+        }]
+    );
+    s.handle(
+        t + Duration::from_secs(3),
+        Input::Room(RoomEvent::Joined {
+            id: "new-id".into(),
+        }),
+    );
+    s.handle(
+        t + Duration::from_secs(4),
+        Input::Room(RoomEvent::OtherJoin { id: "p".into() }),
+    );
+    assert_eq!(
+        drain(&mut s),
         vec![
-            Action::ClosePeer(CallId(1), CallEnd::SignalingLost),
-            Action::Finish(Finish::SignalingLost("gone".into()))
+            Action::StartPeer(CallId(1), Role::Offerer),
+            Action::CreateOffer(CallId(1))
         ]
+    );
+}
+
+#[test]
+fn a_call_survives_a_server_restart_and_both_peers_rejoin() {
+    let t = Instant::now();
+    let mut st = settings();
+    st.hold = None;
+    let mut s = joined(t, st);
+    s.handle(t, Input::Room(RoomEvent::OtherJoin { id: "p".into() }));
+    s.handle(t, Input::Peer(CallId(1), PeerState::Connected));
+    drain(&mut s);
+    s.handle(t, Input::SignalingDown("restart".into()));
+    s.handle(t, Input::SignalingUp);
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::Emit {
+            event: "join",
+            args: vec![Value::Null]
+        }]
+    );
+    s.handle(t, Input::Room(RoomEvent::Joined { id: "me2".into() }));
+    // Our own peer comes back into the room: not a new call.
+    s.handle(t, Input::Room(RoomEvent::OtherJoin { id: "p2".into() }));
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.current_call(), Some((CallId(1), Role::Offerer)));
+    // Its later `bye` still ends the call.
+    s.handle(t, Input::Room(RoomEvent::Bye { id: "p2".into() }));
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::ClosePeer(CallId(1), CallEnd::PeerLeft)]
+    );
+    // And a newcomer after that is a new call.
+    s.handle(t, Input::Room(RoomEvent::OtherJoin { id: "p3".into() }));
+    assert_eq!(
+        drain(&mut s),
+        vec![
+            Action::StartPeer(CallId(2), Role::Offerer),
+            Action::CreateOffer(CallId(2))
+        ]
+    );
+}
+
+#[test]
+fn a_call_that_ends_while_signaling_is_down_waits_for_signaling() {
+    let t = Instant::now();
+    let mut st = settings();
+    st.hold = None;
+    let mut s = joined(t, st);
+    s.handle(t, Input::Room(RoomEvent::OtherJoin { id: "p".into() }));
+    s.handle(t, Input::Peer(CallId(1), PeerState::Connected));
+    s.handle(t, Input::SignalingDown("restart".into()));
+    drain(&mut s);
+    s.handle(t, Input::Peer(CallId(1), PeerState::Failed));
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::ClosePeer(CallId(1), CallEnd::ConnectionFailed)]
+    );
+    s.handle(t, Input::SignalingUp);
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::Emit {
+            event: "join",
+            args: vec![Value::Null]
+        }]
     );
 }
 

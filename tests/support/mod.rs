@@ -142,7 +142,19 @@ pub struct NodeServer {
 }
 
 impl NodeServer {
+    /// Starts a server on ports the system picks.
     pub fn start(ns: &Netns, kind: ServerKind, cert: &SeedCert) -> NodeServer {
+        Self::start_on(ns, kind, cert, 0, 0)
+    }
+
+    /// Starts a server on these ports (0: any), e.g. to restart one where it was.
+    pub fn start_on(
+        ns: &Netns,
+        kind: ServerKind,
+        cert: &SeedCert,
+        http: u16,
+        https: u16,
+    ) -> NodeServer {
         let dir = root().join("tests/servers");
         assert!(
             dir.join("node_modules").exists(),
@@ -160,6 +172,12 @@ impl NodeServer {
                 cert.key.as_os_str(),
                 "--cert".as_ref(),
                 cert.cert.as_os_str(),
+            ])
+            .args([
+                "--http-port",
+                &http.to_string(),
+                "--https-port",
+                &https.to_string(),
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
