@@ -66,6 +66,8 @@ fn call_figures(seconds: &str) {
         &pin,
         "--duration",
         seconds,
+        "--calls",
+        "1",
     ];
     let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
     let b = Peer::start(

@@ -80,6 +80,9 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
         url,
         "--duration".into(),
         "4".into(),
+        // Whoever's hold ends first leaves; the other must not wait for a next peer.
+        "--calls".into(),
+        "1".into(),
         "--video-size".into(),
         "320x240".into(),
     ];
@@ -181,6 +184,8 @@ fn a_third_peer_is_told_the_room_is_full() {
         server.https(),
         "--duration".into(),
         "3".into(),
+        "--calls".into(),
+        "1".into(),
         "--video-size".into(),
         "160x120".into(),
     ];
@@ -449,6 +454,8 @@ fn relay_only_calls_go_through_coturn_with_the_seeds_credentials() {
         &server.http(),
         "--duration",
         "5",
+        "--calls",
+        "1",
         "--video-size",
         "320x240",
         "--ice",

@@ -166,6 +166,8 @@ fn after_a_media_outage_a_keyframe_is_requested_and_sent() {
         &url,
         "--duration",
         "6",
+        "--calls",
+        "1",
         "--video-size",
         "320x240",
         "--jitter-ms",
@@ -212,6 +214,8 @@ fn a_call_goes_on_through_a_signaling_server_restart_and_both_peers_rejoin() {
         &url,
         "--duration",
         "8",
+        "--calls",
+        "1",
         "--video-size",
         "320x240",
     ];
@@ -234,11 +238,9 @@ fn a_call_goes_on_through_a_signaling_server_restart_and_both_peers_rejoin() {
             "one call all along: {:#}",
             r.report["calls"]
         );
-        assert_eq!(
-            calls[0]["end"], "we_left",
-            "held to the end: {:#}",
-            calls[0]
-        );
+        // Held to the end: the first whose hold is over leaves, the other sees its `bye`.
+        let end = calls[0]["end"].as_str().unwrap();
+        assert!(end == "we_left" || end == "peer_left", "{:#}", calls[0]);
         let decoded = r.report["video"]["decoded_frames"].as_u64().unwrap();
         assert!(
             decoded >= 200,

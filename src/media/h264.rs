@@ -221,13 +221,12 @@ impl FrameAssembler {
         }
         self.last_seq = Some(seq);
         if self.timestamp != Some(timestamp) {
-            // A new frame began; whatever was buffered without its marker is incomplete.
-            if !self.buffer.is_empty() {
-                self.broken = true;
-            }
+            // A new frame began (whatever was buffered without its marker is dropped). It is
+            // whole only if nothing before it was lost and it starts at a NAL unit's start:
+            // the stream's very first packets may have been lost with nothing to show a gap.
             self.buffer.clear();
             self.depacketizer = H264Packet::default();
-            self.broken = lost;
+            self.broken = lost || !self.depacketizer.is_partition_head(payload);
             self.timestamp = Some(timestamp);
         } else if lost {
             self.broken = true;
@@ -262,6 +261,15 @@ impl FrameAssembler {
     /// Allows a new keyframe request for the same gap (e.g. the first one went unanswered).
     pub fn rerequest(&mut self) {
         self.requested = false;
+    }
+
+    /// The decoder could not use what it was given: drop frames until a keyframe comes, and
+    /// ask for one.
+    pub fn decoder_failed(&mut self) {
+        if !self.need_keyframe {
+            self.need_keyframe = true;
+            self.requested = false;
+        }
     }
 }
 
@@ -326,6 +334,15 @@ mod tests {
         assert_eq!(a.push(6, 500, true, &p), Assembled::NeedKeyframe);
         assert_eq!(a.push(6, 500, true, &p), Assembled::Pending, "duplicate");
         assert!(matches!(a.push(7, 600, true, &idr), Assembled::Frame(_)));
+        // A frame whose start was lost (the middle of a fragmented NAL unit) is not passed on.
+        let mut a = FrameAssembler::new();
+        let fu_middle = Bytes::from_static(&[0x7c, 0x05, 0xaa]);
+        assert_eq!(a.push(1, 100, true, &fu_middle), Assembled::NeedKeyframe);
+        assert!(matches!(a.push(2, 200, true, &idr), Assembled::Frame(_)));
+        // After a decoder failure, frames wait for a keyframe again.
+        a.decoder_failed();
+        assert_eq!(a.push(3, 300, true, &p), Assembled::NeedKeyframe);
+        assert!(matches!(a.push(4, 400, true, &idr), Assembled::Frame(_)));
         // Garbage never panics.
         assert_eq!(
             a.push(8, 700, true, &Bytes::from_static(&[0x1f])),

@@ -95,6 +95,8 @@ pub struct CallMedia {
     /// Everything about the received media.
     pub received: Mutex<Received>,
     keyframe_wanted: AtomicBool,
+    /// The video decoder failed on a frame: the receiver must get a keyframe.
+    decode_failed: AtomicBool,
     /// Cancelled when the call ends: every media task and thread of the call stops on it,
     /// even when the peer connection never closes its track channels (webrtc#906).
     stop: CancellationToken,
@@ -351,6 +353,9 @@ async fn receive_h264(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
             continue;
         };
         let h = &packet.header;
+        if media.decode_failed.swap(false, Ordering::Relaxed) {
+            assembler.decoder_failed();
+        }
         match assembler.push(h.sequence_number, h.timestamp, h.marker, &packet.payload) {
             Assembled::Pending => {
                 // An unanswered request is repeated once a second.
@@ -414,6 +419,7 @@ fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, media: Arc<CallMedia>) {
             Ok(None) => continue,
             Err(e) => {
                 tracing::debug!("{e}");
+                media.decode_failed.store(true, Ordering::Relaxed);
                 continue;
             }
         };

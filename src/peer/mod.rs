@@ -17,7 +17,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
@@ -268,6 +268,9 @@ async fn build_connection(
                 // RFC 8445's pacing (Ta = 50 ms) instead of 200 ms between checks, as browsers
                 // do; the number of attempts keeps about 1.5 s per pair before it fails.
                 .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(30))
+                // The agent waits 2 s before it settles for a relay pair, in case a direct one
+                // comes; with relay only, nothing better can come.
+                .with_relay_acceptance_min_wait(settings.relay_only.then_some(Duration::ZERO))
                 .build(),
         )
         .with_media_engine(engine)
