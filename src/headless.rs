@@ -211,6 +211,8 @@ pub async fn run(opts: RunOptions) -> Report {
     for id in ids {
         runner.close_call(id, CallEnd::WeLeft).await;
     }
+    // After a reconnect, the socket id the room knows us by now.
+    report.socket_id = Some(runner.signaling.socket_id.clone());
     report.events = runner.events;
     report.calls = runner.done;
     report.outcome = judge(&finish, &report.calls);

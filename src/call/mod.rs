@@ -155,6 +155,8 @@ struct Call {
     connected: bool,
     /// Since when the connection has been disconnected, if it is.
     disconnected_at: Option<Instant>,
+    /// The peer's socket id, when the server told us (`otherjoin`); the answerer never learns it.
+    peer: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -251,7 +253,7 @@ impl Session {
         }
     }
 
-    fn start_call(&mut self, now: Instant, role: Role) -> CallId {
+    fn start_call(&mut self, now: Instant, role: Role, peer: Option<String>) -> CallId {
         let id = CallId(self.next_call);
         self.next_call += 1;
         self.call = Some(Call {
@@ -262,6 +264,7 @@ impl Session {
             answered: false,
             connected: false,
             disconnected_at: None,
+            peer,
         });
         self.phase = Phase::InCall;
         // A call that never connects must not hold the session forever.
@@ -519,19 +522,29 @@ impl Session {
                     .is_some_and(|c| c.connected && c.disconnected_at.is_none());
                 if std::mem::take(&mut self.rejoined_during_call) && healthy {
                     tracing::info!(peer = %id, "the peer rejoined the room after the server came back; the call goes on");
+                    if let Some(call) = self.call.as_mut() {
+                        call.peer = Some(id);
+                    }
                     return;
                 }
                 // An old peer that vanished without `bye` is replaced by the newcomer.
                 self.close_call(CallEnd::Replaced);
                 tracing::info!(peer = %id, "a peer joined: offering");
-                let call = self.start_call(now, Role::Offerer);
+                let call = self.start_call(now, Role::Offerer, Some(id));
                 self.actions.push_back(Action::CreateOffer(call));
             }
             RoomEvent::Bye { id } => {
-                if self.call.is_some() {
-                    tracing::info!(peer = %id, "the peer left");
-                    self.end_call(now, CallEnd::PeerLeft);
+                let Some(call) = self.call.as_ref() else {
+                    return;
+                };
+                // The seed's server relays `leave` from any socket, member or not: a `bye` about
+                // someone else must not hang up our call.
+                if call.peer.as_ref().is_some_and(|p| *p != id) {
+                    tracing::warn!(socket = %id, "ignored `bye` about a socket that is not our peer");
+                    return;
                 }
+                tracing::info!(peer = %id, "the peer left");
+                self.end_call(now, CallEnd::PeerLeft);
             }
             RoomEvent::Leaved => {
                 if self.phase == Phase::Leaving {
@@ -564,7 +577,7 @@ impl Session {
                     // An offer that crosses ours: theirs wins, as the peer that joined later
                     // would otherwise never get an answer.
                     self.close_call(CallEnd::Replaced);
-                    let id = self.start_call(now, Role::Answerer);
+                    let id = self.start_call(now, Role::Answerer, None);
                     self.actions.push_back(Action::AcceptOffer(id, sdp));
                 }
             }

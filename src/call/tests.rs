@@ -648,3 +648,25 @@ fn a_peer_that_stays_silent_is_dropped_after_the_grace_but_may_come_back_before(
     );
     assert_eq!(s.current_call(), None);
 }
+
+#[test]
+fn a_bye_about_another_socket_does_not_hang_up_the_offerer() {
+    let t = Instant::now();
+    let mut s = joined(t, settings());
+    s.handle(t, Input::Room(RoomEvent::OtherJoin { id: "peer".into() }));
+    s.handle(t, Input::Peer(CallId(1), PeerState::Connected));
+    drain(&mut s);
+    s.handle(
+        t,
+        Input::Room(RoomEvent::Bye {
+            id: "intruder".into(),
+        }),
+    );
+    assert!(drain(&mut s).is_empty());
+    assert_eq!(s.current_call(), Some((CallId(1), Role::Offerer)));
+    s.handle(t, Input::Room(RoomEvent::Bye { id: "peer".into() }));
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::ClosePeer(CallId(1), CallEnd::PeerLeft)]
+    );
+}
