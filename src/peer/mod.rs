@@ -204,6 +204,31 @@ pub struct RemoteReceipt {
     pub audio_packets: u64,
 }
 
+/// Browsers learn their server-reflexive address from a TURN server's allocation answer; webrtc
+/// 0.21 asks only `stun:` urls for it. So each UDP `turn:` url also serves as a `stun:` url (a
+/// TURN server answers STUN binding requests on the same port), and the seed's configuration,
+/// a single `turn:` url, yields srflx candidates as it does in a browser.
+fn with_stun_twins(servers: &[RTCIceServer]) -> Vec<RTCIceServer> {
+    let mut out = servers.to_vec();
+    for url in servers.iter().flat_map(|s| &s.urls) {
+        let Some(rest) = url.strip_prefix("turn:") else {
+            continue;
+        };
+        let (host_port, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if query.contains("transport=tcp") {
+            continue;
+        }
+        let stun = format!("stun:{host_port}");
+        if !out.iter().any(|s| s.urls.contains(&stun)) {
+            out.push(RTCIceServer {
+                urls: vec![stun],
+                ..Default::default()
+            });
+        }
+    }
+    out
+}
+
 /// Builds a peer connection with roompeer's codecs and interceptors.
 async fn build_connection(
     settings: &PeerSettings,
@@ -245,7 +270,7 @@ async fn build_connection(
         registry = registry.with(Slot::JitterBuffer, buffer);
     }
     let config = RTCConfigurationBuilder::new()
-        .with_ice_servers(settings.ice_servers.clone())
+        .with_ice_servers(with_stun_twins(&settings.ice_servers))
         .with_ice_transport_policy(if settings.relay_only {
             RTCIceTransportPolicy::Relay
         } else {
@@ -582,4 +607,39 @@ fn rand_ssrc() -> u32 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(Instant::now().elapsed().as_nanos());
     (h.finish() as u32).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_turn_urls_also_serve_as_stun_urls() {
+        let turn = |u: &str| RTCIceServer {
+            urls: vec![u.into()],
+            username: "aaaa".into(),
+            credential: "aaaa".into(),
+        };
+        let out = with_stun_twins(&[
+            turn("turn:203.0.113.1:3478"),
+            turn("turn:turn.example:3478?transport=udp"),
+            turn("turn:turn.example:443?transport=tcp"),
+        ]);
+        let urls: Vec<&str> = out
+            .iter()
+            .flat_map(|s| s.urls.iter().map(String::as_str))
+            .collect();
+        assert_eq!(
+            urls,
+            [
+                "turn:203.0.113.1:3478",
+                "turn:turn.example:3478?transport=udp",
+                "turn:turn.example:443?transport=tcp",
+                "stun:203.0.113.1:3478",
+                "stun:turn.example:3478",
+            ]
+        );
+        assert_eq!(out[3].credential, "", "STUN needs no credentials");
+        assert_eq!(with_stun_twins(&[]).len(), 0);
+    }
 }
