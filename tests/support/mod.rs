@@ -33,6 +33,11 @@ pub struct Netns {
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl Netns {
+    /// Runs `ip ARGS` inside this namespace.
+    pub fn ip(&self, args: &[&str]) {
+        run_ok(Command::new("ip").arg("-n").arg(&self.name).args(args));
+    }
+
     pub fn new() -> Netns {
         let name = format!(
             "rpt{}-{}",
@@ -155,6 +160,18 @@ impl NodeServer {
         http: u16,
         https: u16,
     ) -> NodeServer {
+        Self::start_at(ns, kind, cert, "127.0.0.1", http, https)
+    }
+
+    /// Starts a server listening on `host`.
+    pub fn start_at(
+        ns: &Netns,
+        kind: ServerKind,
+        cert: &SeedCert,
+        host: &str,
+        http: u16,
+        https: u16,
+    ) -> NodeServer {
         let dir = root().join("tests/servers");
         assert!(
             dir.join("node_modules").exists(),
@@ -178,6 +195,8 @@ impl NodeServer {
                 &http.to_string(),
                 "--https-port",
                 &https.to_string(),
+                "--host",
+                host,
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -250,7 +269,10 @@ impl Peer {
             .args(args)
             .arg("--report")
             .arg(&report)
-            .env("ROOMPEER_LOG", "roompeer=info,warn")
+            .env(
+                "ROOMPEER_LOG",
+                std::env::var("ROOMPEER_TEST_LOG").unwrap_or("roompeer=info,warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -384,6 +406,11 @@ pub struct Coturn {
 
 impl Coturn {
     pub fn start(ns: &Netns, port: u16) -> Coturn {
+        Self::start_at(ns, "127.0.0.1", port)
+    }
+
+    /// coturn listening (and relaying) on `address`.
+    pub fn start_at(ns: &Netns, address: &str, port: u16) -> Coturn {
         let mut child = ns
             .command("turnserver")
             .args([
@@ -391,7 +418,10 @@ impl Coturn {
                 "--no-cli",
                 "--allow-loopback-peers",
                 "-L",
-                "127.0.0.1",
+                address,
+                "-E",
+                address,
+                "-v",
                 "--listening-port",
             ])
             .arg(port.to_string())
@@ -421,7 +451,13 @@ impl Coturn {
             }
         }
         // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if std::env::var_os("ROOMPEER_TEST_VERBOSE").is_some() {
+                    eprintln!("[coturn] {line}");
+                }
+            }
+        });
         Coturn { child, port }
     }
 }
@@ -534,5 +570,94 @@ impl Drop for BrowserPeer {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+/// Three networks made of namespaces: a "public" segment holding the signaling server and
+/// coturn, and two LANs, each behind its own NAT router (nftables masquerade). Every address
+/// lives only inside these namespaces; the ranges are documentation ones (RFC 5737).
+pub struct NatLab {
+    pub public: Netns,
+    pub nat_a: Netns,
+    pub nat_b: Netns,
+    pub peer_a: Netns,
+    pub peer_b: Netns,
+}
+
+/// The public host's address (signaling and coturn).
+pub const PUBLIC_HOST: &str = "203.0.113.1";
+
+impl NatLab {
+    /// Builds the lab; `symmetric` gives the NATs random source ports (a new mapping per
+    /// destination), else they keep ports where they can (endpoint-independent mapping).
+    pub fn new(symmetric: bool) -> NatLab {
+        let lab = NatLab {
+            public: Netns::new(),
+            nat_a: Netns::new(),
+            nat_b: Netns::new(),
+            peer_a: Netns::new(),
+            peer_b: Netns::new(),
+        };
+        lab.public.ip(&["link", "add", "br0", "type", "bridge"]);
+        lab.public
+            .ip(&["addr", "add", &format!("{PUBLIC_HOST}/24"), "dev", "br0"]);
+        lab.public.ip(&["link", "set", "br0", "up"]);
+        for (nat, peer, wan, lan_net) in [
+            (&lab.nat_a, &lab.peer_a, "203.0.113.10", "198.51.100"),
+            (&lab.nat_b, &lab.peer_b, "203.0.113.20", "192.0.2"),
+        ] {
+            // WAN: a veth from the NAT into the public bridge.
+            run_ok(Command::new("ip").args([
+                "link",
+                "add",
+                "wan",
+                "netns",
+                &nat.name,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &format!("p-{}", &nat.name[nat.name.len() - 2..]),
+                "netns",
+                &lab.public.name,
+            ]));
+            let pub_end = format!("p-{}", &nat.name[nat.name.len() - 2..]);
+            lab.public.ip(&["link", "set", &pub_end, "master", "br0"]);
+            lab.public.ip(&["link", "set", &pub_end, "up"]);
+            nat.ip(&["addr", "add", &format!("{wan}/24"), "dev", "wan"]);
+            nat.ip(&["link", "set", "wan", "up"]);
+            // LAN: a veth from the NAT to its peer.
+            run_ok(Command::new("ip").args([
+                "link", "add", "lan", "netns", &nat.name, "type", "veth", "peer", "name", "eth0",
+                "netns", &peer.name,
+            ]));
+            nat.ip(&["addr", "add", &format!("{lan_net}.1/24"), "dev", "lan"]);
+            nat.ip(&["link", "set", "lan", "up"]);
+            peer.ip(&["addr", "add", &format!("{lan_net}.2/24"), "dev", "eth0"]);
+            peer.ip(&["link", "set", "eth0", "up"]);
+            peer.ip(&["route", "add", "default", "via", &format!("{lan_net}.1")]);
+            run_ok(
+                nat.command("sysctl")
+                    .args(["-q", "-w", "net.ipv4.ip_forward=1"]),
+            );
+            let masquerade = if symmetric {
+                "masquerade random"
+            } else {
+                "masquerade"
+            };
+            let rules = format!(
+                "table ip nat {{ chain post {{ type nat hook postrouting priority 100; oifname \"wan\" {masquerade}; }}; }}\n"
+            );
+            let mut child = nat
+                .command("nft")
+                .args(["-f", "-"])
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("nft");
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
+            drop(child.stdin.take());
+            assert!(child.wait().unwrap().success(), "nft refused the NAT rule");
+        }
+        lab
     }
 }
