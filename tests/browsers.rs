@@ -131,29 +131,15 @@ fn chromium_first_offers_vp8_first_and_roompeer_answers_with_h264() {
     assert_browser_saw_roompeer(&b);
     assert_roompeer_saw_browser(&r.report, "answerer");
     let offer = std::fs::read_to_string(dir.join("rec/call-1/remote-offer.sdp")).unwrap();
-    let first_pt = offer
-        .lines()
-        .find(|l| l.starts_with("m=video"))
-        .unwrap()
-        .split(' ')
-        .nth(3)
-        .unwrap()
-        .to_owned();
-    assert!(
-        offer.contains(&format!("a=rtpmap:{first_pt} VP8/90000")),
+    assert_eq!(
+        first_video_codec(&offer),
+        "VP8/90000",
         "Chromium lists VP8 first"
     );
     let answer = std::fs::read_to_string(dir.join("rec/call-1/local-answer.sdp")).unwrap();
-    let chosen = answer
-        .lines()
-        .find(|l| l.starts_with("m=video"))
-        .unwrap()
-        .split(' ')
-        .nth(3)
-        .unwrap()
-        .to_owned();
-    assert!(
-        answer.contains(&format!("a=rtpmap:{chosen} H264/90000")),
+    assert_eq!(
+        first_video_codec(&answer),
+        "H264/90000",
         "roompeer answers with H.264"
     );
     assert!(

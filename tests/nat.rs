@@ -5,16 +5,14 @@
 
 mod support;
 
+use serde_json::Value;
 use support::*;
 
-/// With only the seed's `turn:` url configured, roompeer gathers server-reflexive candidates
-/// from the TURN server too, as a browser does, and behind endpoint-independent NATs the call
-/// goes directly between the two public mappings instead of through the relay.
-#[test]
-#[ignore = "issue 5: ICE fails in this lab (webrtc 0.21's TURN client gets ChannelBind 400s); kept to be fixed next"]
-fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
-    let dir = scratch("nat-cone");
-    let lab = NatLab::new(false);
+/// Two roompeers, one behind each NAT, configured as the seed configures its page: a single
+/// `turn:` url with the seed's credentials. Returns both reports.
+fn call_across_nats(name: &str, symmetric: bool) -> [Value; 2] {
+    let dir = scratch(name);
+    let lab = NatLab::new(symmetric);
     let server = NodeServer::start_at(&lab.public, ServerKind::V2, seed_cert(), PUBLIC_HOST, 0, 0);
     let _turn = Coturn::start_at(&lab.public, PUBLIC_HOST, 3478);
     let url = format!("http://{PUBLIC_HOST}:{}", server.http_port);
@@ -49,9 +47,20 @@ fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
         &[&common[..], &["--id", "2"]].concat(),
         &env,
     );
-    for r in [a.finish(), b.finish()] {
+    [a.finish(), b.finish()].map(|r| {
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let pair = &r.report["selected_pair"];
+        r.report
+    })
+}
+
+/// With only the seed's `turn:` url configured, roompeer gathers server-reflexive candidates
+/// from the TURN server too, as a browser does, and behind endpoint-independent NATs the call
+/// goes directly between the two public mappings instead of through the relay.
+#[test]
+#[ignore = "issue 5: ICE fails in this lab (webrtc 0.21's TURN client gets ChannelBind 400s); kept to be fixed next"]
+fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
+    for r in call_across_nats("nat-cone", false) {
+        let pair = &r["selected_pair"];
         let types = [
             pair["local_type"].as_str().unwrap(),
             pair["remote_type"].as_str().unwrap(),
@@ -68,45 +77,8 @@ fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
 #[test]
 #[ignore = "issue 5: ICE fails in this lab (relay pairs too); kept to be fixed next"]
 fn behind_two_symmetric_nats_the_call_falls_back_to_the_relay() {
-    let dir = scratch("nat-symmetric");
-    let lab = NatLab::new(true);
-    let server = NodeServer::start_at(&lab.public, ServerKind::V2, seed_cert(), PUBLIC_HOST, 0, 0);
-    let _turn = Coturn::start_at(&lab.public, PUBLIC_HOST, 3478);
-    let url = format!("http://{PUBLIC_HOST}:{}", server.http_port);
-    let ice = format!("turn:{PUBLIC_HOST}:3478");
-    let common = [
-        "--server",
-        &url,
-        "--duration",
-        "4",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-        "--ice",
-        &ice,
-        "--ice-user",
-        "aaaa",
-    ];
-    let env = [("ROOMPEER_ICE_PASS", "aaaa")];
-    let a = Peer::start_with_env(
-        &lab.peer_a,
-        &dir,
-        "a",
-        &[&common[..], &["--id", "1"]].concat(),
-        &env,
-    )
-    .joined();
-    let b = Peer::start_with_env(
-        &lab.peer_b,
-        &dir,
-        "b",
-        &[&common[..], &["--id", "2"]].concat(),
-        &env,
-    );
-    for r in [a.finish(), b.finish()] {
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        let pair = &r.report["selected_pair"];
+    for r in call_across_nats("nat-symmetric", true) {
+        let pair = &r["selected_pair"];
         assert!(
             pair["local_type"] == "relay" || pair["remote_type"] == "relay",
             "expected the relay: {pair:#}"

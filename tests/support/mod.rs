@@ -661,3 +661,18 @@ impl NatLab {
         lab
     }
 }
+
+/// The codec (`H264/90000`, `VP8/90000`, …) an SDP lists first for video.
+pub fn first_video_codec(sdp: &str) -> String {
+    let pt = sdp
+        .lines()
+        .find(|l| l.starts_with("m=video"))
+        .and_then(|l| l.split(' ').nth(3))
+        .unwrap_or_else(|| panic!("no video m-line in {sdp}"));
+    let prefix = format!("a=rtpmap:{pt} ");
+    sdp.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no rtpmap for payload type {pt}"))
+        .trim()
+        .to_owned()
+}
