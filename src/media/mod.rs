@@ -6,3 +6,4 @@ pub mod opus_codec;
 pub mod record;
 pub mod testsrc;
 pub mod tone;
+pub mod vp8;

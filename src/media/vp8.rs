@@ -1,0 +1,296 @@
+//! VP8 with libvpx: a real-time encoder and a decoder, behind a small safe interface.
+//!
+//! The raw bindings come from env-libvpx-sys (ready-made for Debian 12's libvpx 1.12); the
+//! unsafe code is confined to this file, and every libvpx object is owned by exactly one value.
+
+use super::frame::I420Frame;
+use std::mem::MaybeUninit;
+use std::os::raw::c_int;
+use vpx_sys as vpx;
+
+fn check(err: vpx::vpx_codec_err_t, what: &str) -> Result<(), String> {
+    if err == vpx::vpx_codec_err_t::VPX_CODEC_OK {
+        Ok(())
+    } else {
+        Err(format!("VP8 {what} failed: {err:?}"))
+    }
+}
+
+/// An encoded VP8 frame.
+#[derive(Debug, Clone)]
+pub struct Vp8Frame {
+    /// The frame's bytes (one VP8 frame, ready for the RTP payloader).
+    pub data: Vec<u8>,
+    /// Whether it is a keyframe.
+    pub keyframe: bool,
+}
+
+/// A real-time VP8 encoder (CBR, no lag, error resilient, keyframe at least every `kf_max`).
+pub struct Vp8Encoder {
+    ctx: Box<vpx::vpx_codec_ctx_t>,
+    width: usize,
+    height: usize,
+    pts: i64,
+}
+
+// SAFETY: the codec context is used from one thread at a time (`&mut self`), and libvpx keeps no
+// thread-local state for it.
+unsafe impl Send for Vp8Encoder {}
+
+impl Vp8Encoder {
+    /// An encoder for `width`x`height` at `fps`, aiming at `bitrate_bps`.
+    pub fn new(
+        width: usize,
+        height: usize,
+        fps: u32,
+        bitrate_bps: u32,
+        kf_max: u32,
+    ) -> Result<Self, String> {
+        // SAFETY: the config is filled in by libvpx before it is read; the context is boxed so
+        // its address stays fixed for libvpx, and it is destroyed once, in Drop.
+        unsafe {
+            let iface = vpx::vpx_codec_vp8_cx();
+            let mut cfg = MaybeUninit::<vpx::vpx_codec_enc_cfg_t>::zeroed().assume_init();
+            check(
+                vpx::vpx_codec_enc_config_default(iface, &mut cfg, 0),
+                "configuration",
+            )?;
+            cfg.g_w = width as u32;
+            cfg.g_h = height as u32;
+            cfg.g_timebase.num = 1;
+            cfg.g_timebase.den = fps.max(1) as c_int;
+            cfg.rc_target_bitrate = (bitrate_bps / 1000).max(50);
+            cfg.rc_end_usage = vpx::vpx_rc_mode::VPX_CBR;
+            cfg.g_lag_in_frames = 0;
+            cfg.g_error_resilient = 1;
+            cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_AUTO;
+            cfg.kf_max_dist = kf_max;
+            cfg.g_threads = 2;
+            let mut ctx = Box::new(MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init());
+            check(
+                vpx::vpx_codec_enc_init_ver(
+                    &mut *ctx,
+                    iface,
+                    &cfg,
+                    0,
+                    vpx::VPX_ENCODER_ABI_VERSION as c_int,
+                ),
+                "encoder start",
+            )?;
+            let mut encoder = Self {
+                ctx,
+                width,
+                height,
+                pts: 0,
+            };
+            // Fastest real-time speed: a call, not an archive.
+            let speed = vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int;
+            check(
+                vpx::vpx_codec_control_(&mut *encoder.ctx, speed, 8 as c_int),
+                "speed setting",
+            )?;
+            Ok(encoder)
+        }
+    }
+
+    /// Encodes one frame; `keyframe` forces a keyframe (after PLI/FIR). The result is empty
+    /// when the rate control dropped the frame.
+    pub fn encode(&mut self, frame: &I420Frame, keyframe: bool) -> Result<Vp8Frame, String> {
+        if frame.width != self.width || frame.height != self.height {
+            return Err(format!(
+                "VP8 encoder set up for {}x{} got a {}x{} frame",
+                self.width, self.height, frame.width, frame.height
+            ));
+        }
+        // Packed I420 as libvpx wants it: Y, then U, then V.
+        let mut packed = Vec::with_capacity(frame.y.len() + frame.u.len() + frame.v.len());
+        packed.extend_from_slice(&frame.y);
+        packed.extend_from_slice(&frame.u);
+        packed.extend_from_slice(&frame.v);
+        let flags = if keyframe {
+            vpx::VPX_EFLAG_FORCE_KF as i64
+        } else {
+            0
+        };
+        let mut out = Vp8Frame {
+            data: Vec::new(),
+            keyframe: false,
+        };
+        // SAFETY: the image wraps `packed`, which outlives the encode call; packets returned by
+        // get_cx_data are valid until the next encode call and are copied out before it.
+        unsafe {
+            let mut img = MaybeUninit::<vpx::vpx_image_t>::zeroed().assume_init();
+            let wrapped = vpx::vpx_img_wrap(
+                &mut img,
+                vpx::vpx_img_fmt::VPX_IMG_FMT_I420,
+                self.width as u32,
+                self.height as u32,
+                1,
+                packed.as_mut_ptr(),
+            );
+            if wrapped.is_null() {
+                return Err("VP8 image wrapping failed".into());
+            }
+            check(
+                vpx::vpx_codec_encode(
+                    &mut *self.ctx,
+                    &img,
+                    self.pts,
+                    1,
+                    flags,
+                    vpx::VPX_DL_REALTIME as _,
+                ),
+                "encoding",
+            )?;
+            self.pts += 1;
+            let mut iter: vpx::vpx_codec_iter_t = std::ptr::null();
+            loop {
+                let pkt = vpx::vpx_codec_get_cx_data(&mut *self.ctx, &mut iter);
+                if pkt.is_null() {
+                    break;
+                }
+                if (*pkt).kind == vpx::vpx_codec_cx_pkt_kind::VPX_CODEC_CX_FRAME_PKT {
+                    let f = (*pkt).data.frame;
+                    out.data.extend_from_slice(std::slice::from_raw_parts(
+                        f.buf as *const u8,
+                        f.sz as usize,
+                    ));
+                    out.keyframe |= f.flags & vpx::VPX_FRAME_IS_KEY != 0;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Drop for Vp8Encoder {
+    fn drop(&mut self) {
+        // SAFETY: the context was initialised in `new` and is destroyed only here.
+        unsafe {
+            vpx::vpx_codec_destroy(&mut *self.ctx);
+        }
+    }
+}
+
+/// A VP8 decoder.
+pub struct Vp8Decoder {
+    ctx: Box<vpx::vpx_codec_ctx_t>,
+}
+
+// SAFETY: as for the encoder.
+unsafe impl Send for Vp8Decoder {}
+
+impl Vp8Decoder {
+    /// A new decoder.
+    pub fn new() -> Result<Self, String> {
+        // SAFETY: a zeroed context initialised by libvpx, boxed, destroyed once in Drop.
+        unsafe {
+            let mut ctx = Box::new(MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init());
+            check(
+                vpx::vpx_codec_dec_init_ver(
+                    &mut *ctx,
+                    vpx::vpx_codec_vp8_dx(),
+                    std::ptr::null(),
+                    0,
+                    vpx::VPX_DECODER_ABI_VERSION as c_int,
+                ),
+                "decoder start",
+            )?;
+            Ok(Self { ctx })
+        }
+    }
+
+    /// Decodes one frame; `Ok(None)` when it produced no picture.
+    pub fn decode(&mut self, data: &[u8]) -> Result<Option<I420Frame>, String> {
+        let len = u32::try_from(data.len()).map_err(|_| "VP8 frame too large".to_owned())?;
+        // SAFETY: libvpx reads `len` bytes of `data`; the returned image stays valid until the
+        // next decode call and is copied out before this function returns.
+        unsafe {
+            check(
+                vpx::vpx_codec_decode(&mut *self.ctx, data.as_ptr(), len, std::ptr::null_mut(), 0),
+                "decoding",
+            )?;
+            let mut iter: vpx::vpx_codec_iter_t = std::ptr::null();
+            let img = vpx::vpx_codec_get_frame(&mut *self.ctx, &mut iter);
+            if img.is_null() {
+                return Ok(None);
+            }
+            let img = &*img;
+            if img.fmt != vpx::vpx_img_fmt::VPX_IMG_FMT_I420 {
+                return Err(format!("VP8 decoder produced {:?}, not I420", img.fmt));
+            }
+            let (w, h) = (img.d_w as usize, img.d_h as usize);
+            let ch = h.div_ceil(2);
+            let plane = |i: usize, rows: usize| {
+                let stride = img.stride[i] as usize;
+                std::slice::from_raw_parts(img.planes[i], stride * rows)
+            };
+            let frame = I420Frame::from_planes(
+                (w & !1, h & !1),
+                (plane(0, h), plane(1, ch), plane(2, ch)),
+                (
+                    img.stride[0] as usize,
+                    img.stride[1] as usize,
+                    img.stride[2] as usize,
+                ),
+            );
+            Ok(Some(frame))
+        }
+    }
+}
+
+impl Drop for Vp8Decoder {
+    fn drop(&mut self) {
+        // SAFETY: initialised in `new`, destroyed only here.
+        unsafe {
+            vpx::vpx_codec_destroy(&mut *self.ctx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::testsrc::{Stamp, TestPattern, read_stamp};
+
+    #[test]
+    fn encode_decode_keeps_the_stamp_and_keyframes_come_on_request() {
+        let (w, h) = (320, 240);
+        let mut enc = Vp8Encoder::new(w, h, 30, 600_000, 60).unwrap();
+        let mut dec = Vp8Decoder::new().unwrap();
+        let p = TestPattern::new(w, h);
+        let mut f = I420Frame::black(w, h);
+        let mut decoded = 0;
+        for n in 0..30u32 {
+            let s = Stamp {
+                sender_id: 9,
+                counter: n,
+                sent_ms: 5000 + u64::from(n),
+            };
+            p.render(s, &mut f);
+            let e = enc.encode(&f, n == 10).unwrap();
+            if n == 0 || n == 10 {
+                assert!(e.keyframe, "frame {n} should be a keyframe");
+            }
+            if e.data.is_empty() {
+                continue;
+            }
+            let out = dec.decode(&e.data).unwrap().expect("a picture per frame");
+            assert_eq!((out.width, out.height), (w, h));
+            assert_eq!(read_stamp(&out), Some(s));
+            decoded += 1;
+        }
+        assert!(decoded >= 25, "{decoded}");
+        // Garbage from the network is an error, never a crash.
+        assert!(
+            Vp8Decoder::new()
+                .unwrap()
+                .decode(&[0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0, 0])
+                .is_err()
+        );
+        assert!(
+            enc.encode(&I420Frame::black(160, 120), false).is_err(),
+            "size is checked"
+        );
+    }
+}
