@@ -387,10 +387,7 @@ impl Runner {
                 };
                 match result {
                     Ok(offer) => {
-                        if let (Some(c), SignalMessage::Offer(sdp)) = (self.calls.get(&id), &offer)
-                        {
-                            c.save("local-offer.sdp", sdp);
-                        }
+                        self.save_local_description(id, &offer);
                         self.pending.push_back(Input::LocalDescription(id, offer));
                     }
                     Err(e) => self.pending.push_back(Input::PeerError(id, e)),
@@ -406,11 +403,7 @@ impl Runner {
                 };
                 match result {
                     Ok(answer) => {
-                        if let (Some(c), SignalMessage::Answer(sdp)) =
-                            (self.calls.get(&id), &answer)
-                        {
-                            c.save("local-answer.sdp", sdp);
-                        }
+                        self.save_local_description(id, &answer);
                         self.pending.push_back(Input::RemoteApplied(id));
                         self.pending.push_back(Input::LocalDescription(id, answer));
                     }
@@ -462,6 +455,18 @@ impl Runner {
             Action::Finish(f) => return Some(f),
         }
         None
+    }
+
+    /// Records our offer or answer for the call (`--record`).
+    fn save_local_description(&self, id: CallId, desc: &SignalMessage) {
+        let (name, sdp) = match desc {
+            SignalMessage::Offer(sdp) => ("local-offer.sdp", sdp),
+            SignalMessage::Answer(sdp) => ("local-answer.sdp", sdp),
+            SignalMessage::Candidate(_) => return,
+        };
+        if let Some(c) = self.calls.get(&id) {
+            c.save(name, sdp);
+        }
     }
 
     fn peer(&self, id: CallId) -> Option<&Peer> {

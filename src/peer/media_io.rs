@@ -57,10 +57,8 @@ pub struct Received {
     pub counter_reversals: u64,
     /// When the first frame was decoded.
     pub first_frame_at: Option<Instant>,
-    /// Sum and maximum of stamp-to-decode delays (sender clock), in ms.
+    /// Sum of stamp-to-decode delays (sender clock), in ms.
     pub latency_sum_ms: u64,
-    /// Largest stamp-to-decode delay, in ms.
-    pub latency_max_ms: u64,
     /// Keyframe requests sent.
     pub keyframe_requests_sent: u64,
     /// Video codec of the incoming track.
@@ -441,7 +439,6 @@ fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, media: Arc<CallMedia>) {
                 r.last_counter = Some(s.counter);
                 let delay = unix_ms().saturating_sub(s.sent_ms);
                 r.latency_sum_ms += delay;
-                r.latency_max_ms = r.latency_max_ms.max(delay);
             }
         }
         if let Some(w) = recorder.as_mut()
