@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in libclang-dev libasound2-dev libvpx-dev cmake nasm pkg-config openssl iproute2 nftables coturn chromium; do
+for pkg in libclang-dev libasound2-dev libvpx-dev cmake nasm pkg-config openssl iproute2 nftables coturn chromium firefox-esr; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)

@@ -3,6 +3,7 @@
 use crate::call::Settings;
 use crate::config::FileConfig;
 use crate::headless::RunOptions;
+use crate::media::video::VideoCodec;
 use crate::peer::PeerSettings;
 use crate::peer::media_io::MediaSettings;
 use crate::signaling::room::Room;
@@ -89,6 +90,11 @@ pub struct Cli {
     /// Receive jitter buffer depth in ms: time for lost packets to be retransmitted (0: off).
     #[arg(long, value_name = "MS", default_value_t = 150, value_parser = clap::value_parser!(u64).range(0..=2000))]
     pub jitter_ms: u64,
+
+    /// Video codec: `h264` or `vp8`. Unset, roompeer offers H.264 then VP8, and as answerer
+    /// takes the first of them in the offer.
+    #[arg(long, value_name = "CODEC", value_enum)]
+    pub video_codec: Option<VideoCodec>,
 
     /// Audio source: `tone` or `tone:HZ` (default 440 Hz).
     #[arg(long, value_name = "SOURCE", default_value = "tone", value_parser = parse_tone)]
@@ -254,6 +260,10 @@ impl Cli {
                 ice_servers,
                 relay_only: self.relay_only,
                 jitter_depth: Duration::from_millis(self.jitter_ms),
+                video_codecs: match self.video_codec {
+                    Some(c) => vec![c],
+                    None => VideoCodec::ALL.to_vec(),
+                },
                 media: MediaSettings {
                     width,
                     height,

@@ -540,6 +540,8 @@ impl Runner {
             .map(|t| now.duration_since(t).as_secs_f64());
         let video = VideoReport {
             codec: codecs.0.or(r.video_codec.clone()),
+            received_codec: r.video_codec.clone(),
+            decode_errors: r.video_decode_errors,
             sent_frames: call
                 .media
                 .video_sent

@@ -83,8 +83,10 @@ pub struct EventRecord {
 /// Video of one call.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct VideoReport {
-    /// Negotiated codec (`H264`).
+    /// The codec we send in, as negotiated (`H264`, `VP8`).
     pub codec: Option<String>,
+    /// The codec of the video we receive.
+    pub received_codec: Option<String>,
     /// Frames we encoded and sent.
     pub sent_frames: u64,
     /// Remote frames decoded.
@@ -105,6 +107,8 @@ pub struct VideoReport {
     pub received_fps: Option<f64>,
     /// Mean delay from the sender's stamp to decoding (both clocks on this machine).
     pub mean_latency_ms: Option<f64>,
+    /// Frames the decoder rejected.
+    pub decode_errors: u64,
     /// Keyframe requests we sent.
     pub keyframe_requests_sent: u64,
     /// Keyframe requests the peer sent us.

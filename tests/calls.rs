@@ -15,13 +15,15 @@ fn args(list: &[String]) -> Vec<&str> {
 }
 
 /// Checks one side of a good call: it decoded the other's picture and tone, in order.
-fn assert_good_side(r: &Value, role: &str, peer_id: u64, peer_hz: f64) {
+fn assert_good_side(r: &Value, role: &str, peer_id: u64, peer_hz: f64, codec: &str) {
     assert_eq!(r["outcome"], "ok", "{r:#}");
     assert_eq!(r["exit_code"], 0);
     let call = &r["calls"][0];
     assert_eq!(call["role"], role, "{r:#}");
     assert_eq!(call["selected_pair"]["local_type"], "host");
-    assert_eq!(r["video"]["codec"], "H264");
+    assert_eq!(r["video"]["codec"], codec);
+    assert_eq!(r["video"]["received_codec"], codec);
+    assert_eq!(r["video"]["decode_errors"], 0, "{r:#}");
     assert_eq!(r["audio"]["codec"], "opus");
     assert_eq!(
         r["video"]["peer_sender_id"], peer_id,
@@ -64,8 +66,10 @@ fn assert_good_side(r: &Value, role: &str, peer_id: u64, peer_hz: f64) {
 }
 
 /// Two roompeers in a room: the first offers, the second answers; both must see and hear
-/// the other.
+/// the other, in H.264 unless `extra` restricts them to VP8.
 fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &str) {
+    let vp8 = extra.contains(&"vp8");
+    let codec = if vp8 { "VP8" } else { "H264" };
     let dir = scratch(&format!("call-{kind:?}-{use_https}-{}", extra.join("")));
     let ns = Netns::new();
     let cert = seed_cert();
@@ -98,22 +102,23 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
     let (fa, fb) = (first.finish(), second.finish());
     assert_eq!(fa.code, 0, "{}", fa.stderr);
     assert_eq!(fb.code, 0, "{}", fb.stderr);
-    assert_good_side(&fa.report, "offerer", 202, 660.0);
-    assert_good_side(&fb.report, "answerer", 101, 440.0);
+    assert_good_side(&fa.report, "offerer", 202, 660.0, codec);
+    assert_good_side(&fb.report, "answerer", 101, 440.0, codec);
     assert_eq!(fa.report["eio"], expect_eio);
     assert_eq!(fb.report["eio"], expect_eio);
     // The offerer's recording holds the SDP pair, candidates and decoded media.
     let call = dir.join("rec-a/call-1");
     let offer = std::fs::read_to_string(call.join("local-offer.sdp")).unwrap();
-    assert!(
-        offer.contains("H264/90000") && offer.contains("profile-level-id=42e01f"),
-        "{offer}"
-    );
-    assert_eq!(
-        first_video_codec(&offer),
-        "H264/90000",
-        "H.264 is offered first"
-    );
+    if vp8 {
+        assert_eq!(video_codecs(&offer), ["VP8/90000"], "only VP8 is offered");
+    } else {
+        assert!(offer.contains("profile-level-id=42e01f"), "{offer}");
+        assert_eq!(
+            video_codecs(&offer),
+            ["H264/90000", "VP8/90000"],
+            "H.264 is offered first, then VP8"
+        );
+    }
     assert!(
         std::fs::read_to_string(call.join("remote-answer.sdp"))
             .unwrap()
@@ -143,6 +148,11 @@ fn call_through_the_seed_server_on_socketio_2_over_https_with_a_pinned_seed_cert
 #[test]
 fn call_through_a_socketio_4_server_without_eio3_over_https() {
     call_through(ServerKind::V4, true, &[], "4");
+}
+
+#[test]
+fn call_in_vp8_when_both_sides_are_restricted_to_it() {
+    call_through(ServerKind::V4, true, &["--video-codec", "vp8"], "4");
 }
 
 #[test]

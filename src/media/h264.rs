@@ -1,15 +1,12 @@
-//! H.264 with openh264: constrained baseline for WebRTC, and RTP access-unit reassembly.
+//! H.264 with openh264: constrained baseline for WebRTC.
 
 use super::frame::I420Frame;
-use bytes::Bytes;
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Level, Profile,
     RateControlMode, UsageType,
 };
-use rtc::rtp::codec::h264::H264Packet;
-use rtc::rtp::packetizer::Depacketizer;
 
 /// H.264 NAL unit types that matter here.
 const NAL_IDR: u8 = 5;
@@ -173,106 +170,6 @@ pub fn is_keyframe(access_unit: &[u8]) -> bool {
     nal_units(access_unit).any(|n| n.first().is_some_and(|b| b & 0x1f == NAL_IDR))
 }
 
-/// What the assembler made of one RTP packet.
-#[derive(Debug, PartialEq)]
-pub enum Assembled {
-    /// Nothing complete yet.
-    Pending,
-    /// A whole access unit (Annex B).
-    Frame(Vec<u8>),
-    /// Packets were lost: frames are skipped until the next keyframe, which should be requested.
-    NeedKeyframe,
-}
-
-/// Reassembles H.264 access units from RTP packets (RFC 6184: single NAL, STAP-A, FU-A), and
-/// drops what cannot be decoded after a loss until a keyframe arrives.
-#[derive(Debug, Default)]
-pub struct FrameAssembler {
-    depacketizer: H264Packet,
-    buffer: Vec<u8>,
-    timestamp: Option<u32>,
-    last_seq: Option<u16>,
-    /// A packet of the current frame was lost.
-    broken: bool,
-    /// Waiting for a keyframe after a loss (or at the start).
-    need_keyframe: bool,
-    /// A keyframe request has been made for the current gap.
-    requested: bool,
-}
-
-impl FrameAssembler {
-    /// A new assembler, waiting for the first keyframe.
-    pub fn new() -> Self {
-        Self {
-            need_keyframe: true,
-            ..Default::default()
-        }
-    }
-
-    /// Feeds one RTP packet.
-    pub fn push(&mut self, seq: u16, timestamp: u32, marker: bool, payload: &Bytes) -> Assembled {
-        let mut lost = false;
-        if let Some(last) = self.last_seq {
-            let step = seq.wrapping_sub(last);
-            if step == 0 || step > 0x8000 {
-                return Assembled::Pending; // duplicate or late
-            }
-            lost = step != 1;
-        }
-        self.last_seq = Some(seq);
-        if self.timestamp != Some(timestamp) {
-            // A new frame began (whatever was buffered without its marker is dropped). It is
-            // whole only if nothing before it was lost and it starts at a NAL unit's start:
-            // the stream's very first packets may have been lost with nothing to show a gap.
-            self.buffer.clear();
-            self.depacketizer = H264Packet::default();
-            self.broken = lost || !self.depacketizer.is_partition_head(payload);
-            self.timestamp = Some(timestamp);
-        } else if lost {
-            self.broken = true;
-        }
-        match self.depacketizer.depacketize(payload) {
-            Ok(nals) => self.buffer.extend_from_slice(&nals),
-            Err(_) => self.broken = true,
-        }
-        if !marker {
-            return Assembled::Pending;
-        }
-        let frame = std::mem::take(&mut self.buffer);
-        self.depacketizer = H264Packet::default();
-        self.timestamp = None;
-        let broken = std::mem::replace(&mut self.broken, false);
-        if broken {
-            self.need_keyframe = true;
-        } else if self.need_keyframe && is_keyframe(&frame) {
-            self.need_keyframe = false;
-            self.requested = false;
-        }
-        if self.need_keyframe {
-            if self.requested {
-                return Assembled::Pending;
-            }
-            self.requested = true;
-            return Assembled::NeedKeyframe;
-        }
-        Assembled::Frame(frame)
-    }
-
-    /// Allows a new keyframe request for the same gap (e.g. the first one went unanswered).
-    pub fn rerequest(&mut self) {
-        self.requested = false;
-    }
-
-    /// The decoder could not use what it was given: drop frames until a keyframe comes, and
-    /// ask for one.
-    pub fn decoder_failed(&mut self) {
-        if !self.need_keyframe {
-            self.need_keyframe = true;
-            self.requested = false;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,41 +211,5 @@ mod tests {
             nals,
             vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]
         );
-    }
-
-    #[test]
-    fn assembler_waits_for_a_keyframe_after_loss() {
-        let idr = Bytes::from_static(&[0x65, 0x88, 0x84]);
-        let p = Bytes::from_static(&[0x41, 0x9a, 0x02]);
-        let mut a = FrameAssembler::new();
-        // A P frame first: a keyframe is needed.
-        assert_eq!(a.push(1, 100, true, &p), Assembled::NeedKeyframe);
-        assert_eq!(
-            a.push(2, 200, true, &p),
-            Assembled::Pending,
-            "asked once per gap"
-        );
-        assert!(matches!(a.push(3, 300, true, &idr), Assembled::Frame(_)));
-        assert!(matches!(a.push(4, 400, true, &p), Assembled::Frame(_)));
-        // Loss: seq 5 missing.
-        assert_eq!(a.push(6, 500, true, &p), Assembled::NeedKeyframe);
-        assert_eq!(a.push(6, 500, true, &p), Assembled::Pending, "duplicate");
-        assert!(matches!(a.push(7, 600, true, &idr), Assembled::Frame(_)));
-        // A frame whose start was lost (the middle of a fragmented NAL unit) is not passed on.
-        let mut a = FrameAssembler::new();
-        let fu_middle = Bytes::from_static(&[0x7c, 0x05, 0xaa]);
-        assert_eq!(a.push(1, 100, true, &fu_middle), Assembled::NeedKeyframe);
-        assert!(matches!(a.push(2, 200, true, &idr), Assembled::Frame(_)));
-        // After a decoder failure, frames wait for a keyframe again.
-        a.decoder_failed();
-        assert_eq!(a.push(3, 300, true, &p), Assembled::NeedKeyframe);
-        assert!(matches!(a.push(4, 400, true, &idr), Assembled::Frame(_)));
-        // Garbage never panics.
-        assert_eq!(
-            a.push(8, 700, true, &Bytes::from_static(&[0x1f])),
-            Assembled::NeedKeyframe
-        );
-        let _ = a.push(9, 800, true, &Bytes::from_static(&[0x7c]));
-        let _ = a.push(10, 900, true, &Bytes::from_static(&[0x78, 0x00, 0x05]));
     }
 }

@@ -6,4 +6,5 @@ pub mod opus_codec;
 pub mod record;
 pub mod testsrc;
 pub mod tone;
+pub mod video;
 pub mod vp8;

@@ -4,19 +4,22 @@
 //! the peer connection's driver ever waits for a codec.
 
 use crate::media::frame::I420Frame;
-use crate::media::h264::{Assembled, FrameAssembler, H264Decoder, H264Encoder};
 use crate::media::opus_codec::{OpusDecoder, OpusEncoder};
 use crate::media::record::{WavWriter, Y4mWriter};
 use crate::media::testsrc::{Stamp, TestPattern, read_stamp};
 use crate::media::tone::{FRAME_SAMPLES, SAMPLE_RATE, Tone, dominant_hz};
+use crate::media::video::{Assembled, FrameAssembler, VideoCodec, VideoDecoder, VideoEncoder};
 use rtc::media::Sample;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::packetizer::Packetizer;
+use rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters;
 use rtc::rtp_transceiver::{PayloadType, SSRC};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -61,6 +64,8 @@ pub struct Received {
     pub latency_sum_ms: u64,
     /// Keyframe requests sent.
     pub keyframe_requests_sent: u64,
+    /// Frames the decoder rejected.
+    pub video_decode_errors: u64,
     /// Video codec of the incoming track.
     pub video_codec: Option<String>,
     /// Audio codec of the incoming track.
@@ -147,25 +152,52 @@ fn unix_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Starts sending the test picture on `track`, paced in real time, on a thread of its own.
+/// The largest RTP packet we send, as webrtc's sample tracks: leaves room for SRTP and
+/// TURN framing under a 1280-byte path MTU.
+const RTP_MTU: usize = 1200;
+
+/// Starts sending the test picture on `track` in the negotiated `codec`, paced in real time,
+/// on a thread of its own.
 pub fn start_video_sender(
-    track: Arc<TrackLocalStaticSample>,
+    track: Arc<TrackLocalStaticRTP>,
     ssrc: SSRC,
-    payload_type: PayloadType,
+    codec: &RTCRtpCodecParameters,
     settings: &MediaSettings,
     media: Arc<CallMedia>,
 ) -> Result<(), String> {
     let runtime = tokio::runtime::Handle::current();
     let settings = settings.clone();
     let fps = settings.fps.max(1);
+    let video_codec = VideoCodec::from_mime(&codec.rtp_codec.mime_type).ok_or_else(|| {
+        format!(
+            "the peer chose {}, which roompeer cannot encode",
+            codec.rtp_codec.mime_type
+        )
+    })?;
+    tracing::info!(codec = %video_codec, pt = codec.payload_type, "sending video");
     // A keyframe every two seconds, and on request.
-    let mut encoder = H264Encoder::new(
+    let mut encoder = VideoEncoder::new(
+        video_codec,
         settings.width,
         settings.height,
-        fps as f32,
+        fps,
         settings.bitrate_bps,
         fps * 2,
     )?;
+    let payloader = codec
+        .rtp_codec
+        .payloader()
+        .map_err(|e| format!("no RTP payloader for {video_codec}: {e}"))?;
+    let mut packetizer = rtc::rtp::packetizer::new_packetizer(
+        Instant::now(),
+        RTP_MTU,
+        codec.payload_type,
+        ssrc,
+        payloader,
+        Box::new(rtc::rtp::sequence::new_random_sequencer()),
+        codec.rtp_codec.clock_rate,
+    );
+    let samples_per_frame = codec.rtp_codec.clock_rate / fps;
     let pattern = TestPattern::new(settings.width, settings.height);
 
     // Keyframe requests arrive as RTCP on the local track.
@@ -223,19 +255,24 @@ pub fn start_video_sender(
                     next += frame_time;
                     continue;
                 }
-                let sample = Sample {
-                    data: encoded.data.into(),
-                    duration: frame_time,
-                    ..Sample::new(Instant::now())
+                let packets = match packetizer.packetize(
+                    Instant::now(),
+                    &encoded.data.into(),
+                    samples_per_frame,
+                ) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!("cannot packetize a {video_codec} frame: {e}");
+                        break;
+                    }
                 };
-                let written = runtime.block_on(
-                    track
-                        .sample_writer(ssrc, payload_type)
-                        .write_sample(&sample),
-                );
-                if let Err(e) = written {
-                    tracing::debug!("video track write failed: {e}");
-                }
+                runtime.block_on(async {
+                    for packet in packets {
+                        if let Err(e) = track.write_rtp(packet).await {
+                            tracing::debug!("video track write failed: {e}");
+                        }
+                    }
+                });
                 media.video_sent.fetch_add(1, Ordering::Relaxed);
                 counter = counter.wrapping_add(1);
                 next += frame_time;
@@ -309,16 +346,12 @@ pub async fn receive_track(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
     }
     match kind {
         RtpCodecKind::Video => {
-            let is_h264 = codec_name
-                .as_deref()
-                .is_none_or(|c| c.eq_ignore_ascii_case("h264"));
             if let Ok(mut r) = media.received.lock() {
                 r.video_codec = codec_name.clone();
             }
-            if is_h264 {
-                receive_h264(track, media).await;
-            } else {
-                tracing::warn!("cannot decode video codec {codec_name:?}");
+            match codec_name.as_deref().and_then(VideoCodec::from_mime) {
+                Some(codec) => receive_video(track, codec, media).await,
+                None => tracing::warn!("cannot decode video codec {codec_name:?}"),
             }
         }
         RtpCodecKind::Audio => {
@@ -331,12 +364,13 @@ pub async fn receive_track(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
     }
 }
 
-async fn receive_h264(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
+async fn receive_video(track: Arc<dyn TrackRemote>, codec: VideoCodec, media: Arc<CallMedia>) {
+    tracing::info!(%codec, "receiving video");
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
     let decode_media = media.clone();
     match std::thread::Builder::new()
         .name("video-decode".into())
-        .spawn(move || decode_video(rx, decode_media))
+        .spawn(move || decode_video(rx, codec, decode_media))
     {
         Ok(h) => media.keep_thread(h),
         Err(e) => {
@@ -344,7 +378,7 @@ async fn receive_h264(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
             return;
         }
     }
-    let mut assembler = FrameAssembler::new();
+    let mut assembler = FrameAssembler::new(codec);
     let mut last_request: Option<Instant> = None;
     while let Some(event) = next_event(&track, &media).await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
@@ -393,8 +427,8 @@ async fn next_event(track: &Arc<dyn TrackRemote>, media: &CallMedia) -> Option<T
     }
 }
 
-fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, media: Arc<CallMedia>) {
-    let mut decoder = match H264Decoder::new() {
+fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, codec: VideoCodec, media: Arc<CallMedia>) {
+    let mut decoder = match VideoDecoder::new(codec) {
         Ok(d) => d,
         Err(e) => {
             tracing::error!("{e}");
@@ -418,6 +452,9 @@ fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, media: Arc<CallMedia>) {
             Err(e) => {
                 tracing::debug!("{e}");
                 media.decode_failed.store(true, Ordering::Relaxed);
+                if let Ok(mut r) = media.received.lock() {
+                    r.video_decode_errors += 1;
+                }
                 continue;
             }
         };

@@ -5,12 +5,15 @@ pub mod media_io;
 pub mod rtcp;
 
 use crate::call::{CallId, Input, PeerState};
+use crate::media::video::VideoCodec;
 use crate::signaling::room::{CandidateMessage, SignalMessage};
 use media_io::{CallMedia, MediaSettings};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{JitterBufferBuilder, Slot};
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
@@ -19,7 +22,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedSender;
+use webrtc::media_stream::Track;
 use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -41,11 +46,16 @@ pub struct PeerSettings {
     pub jitter_depth: std::time::Duration,
     /// What to send.
     pub media: MediaSettings,
+    /// The video codecs to negotiate, in order of preference (an offer lists them so; an
+    /// answer follows the offer's order).
+    pub video_codecs: Vec<VideoCodec>,
 }
 
 /// The H.264 payload type roompeer offers: packetization-mode 1, constrained baseline 3.1, as
 /// Chrome's matching entry.
 const H264_PT: u8 = 102;
+/// VP8's payload type, as Chrome's.
+const VP8_PT: u8 = 96;
 const OPUS_PT: u8 = 111;
 
 /// Time between ICE connectivity checks.
@@ -74,6 +84,30 @@ fn h264_codec() -> RTCRtpCodec {
         sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
             .to_owned(),
         rtcp_feedback: video_feedback(),
+    }
+}
+
+fn vp8_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: MIME_TYPE_VP8.to_owned(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: video_feedback(),
+    }
+}
+
+/// The RTP codec entry and payload type roompeer registers for `codec`.
+fn video_codec_parameters(codec: VideoCodec) -> RTCRtpCodecParameters {
+    match codec {
+        VideoCodec::H264 => RTCRtpCodecParameters {
+            rtp_codec: h264_codec(),
+            payload_type: H264_PT,
+        },
+        VideoCodec::Vp8 => RTCRtpCodecParameters {
+            rtp_codec: vp8_codec(),
+            payload_type: VP8_PT,
+        },
     }
 }
 
@@ -237,15 +271,11 @@ async fn build_connection(
     reports: Arc<rtcp::ReceptionReports>,
 ) -> Result<Arc<dyn PeerConnection>, String> {
     let mut engine = MediaEngine::default();
-    engine
-        .register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: h264_codec(),
-                payload_type: H264_PT,
-            },
-            RtpCodecKind::Video,
-        )
-        .map_err(err("cannot register H.264"))?;
+    for &codec in &settings.video_codecs {
+        engine
+            .register_codec(video_codec_parameters(codec), RtpCodecKind::Video)
+            .map_err(|e| format!("cannot register {codec}: {e}"))?;
+    }
     engine
         .register_codec(
             RTCRtpCodecParameters {
@@ -313,7 +343,9 @@ pub struct Peer {
     /// The call this peer connection belongs to.
     pub call: CallId,
     pc: Arc<dyn PeerConnection>,
-    video: Arc<TrackLocalStaticSample>,
+    /// RTP, not samples: the payloader must follow the negotiated codec, which a sample
+    /// track fixes when it is made.
+    video: Arc<TrackLocalStaticRTP>,
     audio: Arc<TrackLocalStaticSample>,
     video_sender: Arc<dyn RtpSender>,
     audio_sender: Arc<dyn RtpSender>,
@@ -371,33 +403,56 @@ impl Peer {
 
         let stream = format!("roompeer-{}", settings.media.sender_id);
         let make_track = |kind: RtpCodecKind, codec: RTCRtpCodec| {
-            let ssrc = rand_ssrc();
-            TrackLocalStaticSample::new(
-                Instant::now(),
-                MediaStreamTrack::new(
-                    stream.clone(),
-                    format!("{stream}-{kind}"),
-                    format!("{kind}"),
-                    kind,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
-                            ..Default::default()
-                        },
-                        codec,
+            MediaStreamTrack::new(
+                stream.clone(),
+                format!("{stream}-{kind}"),
+                format!("{kind}"),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(rand_ssrc()),
                         ..Default::default()
-                    }],
-                ),
+                    },
+                    codec,
+                    ..Default::default()
+                }],
             )
-            .map(Arc::new)
-            .map_err(err("cannot create a local track"))
         };
-        let video = make_track(RtpCodecKind::Video, h264_codec())?;
-        let audio = make_track(RtpCodecKind::Audio, opus_codec())?;
-        let video_sender = pc
-            .add_track(video.clone() as Arc<dyn TrackLocal>)
+        let first_video = *settings
+            .video_codecs
+            .first()
+            .ok_or("no video codec is enabled")?;
+        let video = Arc::new(TrackLocalStaticRTP::new(make_track(
+            RtpCodecKind::Video,
+            video_codec_parameters(first_video).rtp_codec,
+        )));
+        let audio = TrackLocalStaticSample::new(
+            Instant::now(),
+            make_track(RtpCodecKind::Audio, opus_codec()),
+        )
+        .map(Arc::new)
+        .map_err(err("cannot create the audio track"))?;
+        // A track's codec becomes its transceiver's only preference; the offer must list every
+        // enabled codec, in roompeer's order.
+        let video_transceiver = pc
+            .add_transceiver_from_track(video.clone() as Arc<dyn TrackLocal>, None)
             .await
             .map_err(err("cannot add the video track"))?;
+        video_transceiver
+            .set_codec_preferences(
+                settings
+                    .video_codecs
+                    .iter()
+                    .map(|&c| video_codec_parameters(c))
+                    .collect(),
+            )
+            .await
+            .map_err(err("cannot set the video codec preferences"))?;
+        let video_sender = video_transceiver
+            .sender()
+            .await
+            .map_err(err("cannot read the video sender"))?
+            .ok_or("the video transceiver has no sender")?;
         let audio_sender = pc
             .add_track(audio.clone() as Arc<dyn TrackLocal>)
             .await
@@ -494,19 +549,19 @@ impl Peer {
             return Ok(());
         }
         self.media_started = true;
-        let (video_pt, video_ssrc) = negotiated(&self.video_sender, &self.video).await?;
-        let (audio_pt, audio_ssrc) = negotiated(&self.audio_sender, &self.audio).await?;
+        let (video_codec, video_ssrc) = negotiated(&self.video_sender, &*self.video).await?;
+        let (audio_codec, audio_ssrc) = negotiated(&self.audio_sender, &*self.audio).await?;
         media_io::start_video_sender(
             self.video.clone(),
             video_ssrc,
-            video_pt,
+            &video_codec,
             &self.settings.media,
             self.media.clone(),
         )?;
         media_io::start_audio_sender(
             self.audio.clone(),
             audio_ssrc,
-            audio_pt,
+            audio_codec.payload_type,
             &self.settings.media,
             self.media.clone(),
         )
@@ -533,7 +588,6 @@ impl Peer {
 
     /// What the peer's RTCP reception reports say it received from us.
     pub async fn remote_receipt(&self) -> RemoteReceipt {
-        use webrtc::media_stream::Track;
         let mut receipt = RemoteReceipt::default();
         for ssrc in self.video.ssrcs().await {
             receipt.video_packets += self.reports.get(ssrc).packets_received();
@@ -583,23 +637,23 @@ async fn codec_name(sender: &Arc<dyn RtpSender>) -> Option<String> {
     )
 }
 
+/// The codec the peer accepted first (what we send) and the track's SSRC.
 async fn negotiated(
     sender: &Arc<dyn RtpSender>,
-    track: &Arc<TrackLocalStaticSample>,
-) -> Result<(u8, u32), String> {
-    use webrtc::media_stream::Track;
+    track: &dyn Track,
+) -> Result<(RTCRtpCodecParameters, u32), String> {
     let params = sender
         .get_parameters()
         .await
         .map_err(err("cannot read the sender's parameters"))?;
-    let pt = params
+    let codec = params
         .rtp_parameters
         .codecs
         .first()
-        .map(|c| c.payload_type)
+        .cloned()
         .ok_or("the peer accepted none of our codecs")?;
     let ssrc = *track.ssrcs().await.first().ok_or("the track has no SSRC")?;
-    Ok((pt, ssrc))
+    Ok((codec, ssrc))
 }
 
 fn rand_ssrc() -> u32 {

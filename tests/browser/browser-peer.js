@@ -1,15 +1,63 @@
 'use strict';
-// Drives the project's room page (assets/web) in Debian's Chromium, headless, with a fake
-// camera and microphone, as a browser peer for roompeer's tests.
-// Usage: node browser-peer.js URL HOLD_SECONDS
+// Drives the project's room page (assets/web) in a real browser, headless, with a fake camera
+// and microphone, as a browser peer for roompeer's tests:
+//   chromium: Debian's /usr/bin/chromium through playwright-core;
+//   firefox:  Debian's /usr/bin/firefox-esr through puppeteer-core over WebDriver BiDi
+//             (playwright-core can drive only Playwright's own patched Firefox builds).
+// Usage: node browser-peer.js URL HOLD_SECONDS [chromium|firefox]
 // Prints JSON lines on stdout: {"event":"joined"}, {"event":"remote_video"}, then
 // {"event":"result", ...} with what the browser saw of the call (from getStats).
 const path = require('path');
-const { chromium } = require(path.join(__dirname, '..', 'servers', 'node_modules', 'playwright-core'));
+const modules = path.join(__dirname, '..', 'servers', 'node_modules');
 
-const [url, holdArg] = process.argv.slice(2);
+const [url, holdArg, which = 'chromium'] = process.argv.slice(2);
 const hold = Number(holdArg || 5) * 1000;
 const say = (o) => console.log(JSON.stringify(o));
+
+// One small interface over both drivers: open a page, evaluate, click, wait for a condition.
+async function launch() {
+  if (which === 'firefox') {
+    const puppeteer = require(path.join(modules, 'puppeteer-core'));
+    const browser = await puppeteer.launch({
+      browser: 'firefox',
+      executablePath: '/usr/bin/firefox-esr',
+      headless: true,
+      extraPrefsFirefox: {
+        // Fake camera and microphone, no permission prompt.
+        'media.navigator.streams.fake': true,
+        'media.navigator.permission.disabled': true,
+        // In a namespace with only `lo`: gather loopback candidates, with real addresses.
+        'media.peerconnection.ice.loopback': true,
+        'media.peerconnection.ice.obfuscate_host_addresses': false,
+      },
+    });
+    const page = await browser.newPage();
+    return {
+      page,
+      close: () => browser.close(),
+      waitFor: (fn, timeout) => page.waitForFunction(fn, { timeout, polling: 100 }),
+    };
+  }
+  const { chromium } = require(path.join(modules, 'playwright-core'));
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--use-fake-device-for-media-stream',
+      '--use-fake-ui-for-media-stream',
+      // In a namespace with only `lo`, Chromium gathers no candidates without this.
+      '--allow-loopback-in-peer-connection',
+      '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  const page = await browser.newPage();
+  return {
+    page,
+    close: () => browser.close(),
+    waitFor: (fn, timeout) => page.waitForFunction(fn, null, { timeout }),
+  };
+}
 
 async function stats(page) {
   return page.evaluate(async () => {
@@ -37,32 +85,21 @@ async function stats(page) {
 }
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      // In a namespace with only `lo`, Chromium gathers no candidates without this.
-      '--allow-loopback-in-peer-connection',
-      '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
-  const page = await browser.newPage();
+  const b = await launch();
+  const { page } = b;
   const logs = [];
   page.on('console', (m) => logs.push(m.text()));
-  page.on('pageerror', (e) => logs.push('pageerror: ' + e.message));
+  page.on('pageerror', (e) => logs.push('pageerror: ' + (e.message || e)));
   try {
     await page.goto(url);
     await page.click('#connserver');
-    await page.waitForFunction(() => window.state && window.state !== 'init', null, { timeout: 20000 });
+    await b.waitFor(() => window.state && window.state !== 'init', 20000);
     say({ event: 'joined', state: await page.evaluate(() => window.state) });
-    await page.waitForFunction(() => document.querySelector('#remotevideo').videoWidth > 0, null, { timeout: 30000 });
+    await b.waitFor(() => document.querySelector('#remotevideo').videoWidth > 0, 30000);
     say({ event: 'remote_video' });
     const first = await stats(page);
     // The call is held this long; the figures compare its start and end.
-    await page.waitForTimeout(hold);
+    await new Promise((r) => setTimeout(r, hold));
     const last = await stats(page);
     const panes = await page.evaluate(() => ({
       offer: document.querySelector('#offer').value,
@@ -70,18 +107,18 @@ async function stats(page) {
     }));
     // Leave as a user would: the Leave button, then the server's `leaved`.
     await page.click('#leave');
-    await page.waitForFunction(() => window.state === 'leaved', null, { timeout: 10000 });
+    await b.waitFor(() => window.state === 'leaved', 10000);
     const seen = await page.evaluate(() => ({
       width: document.querySelector('#remotevideo').videoWidth,
       height: document.querySelector('#remotevideo').videoHeight,
       state: window.state,
       panesAfterLeave: document.querySelector('#offer').value + document.querySelector('#answer').value,
     }));
-    say({ event: 'result', first, last, ...panes, ...seen, logs: logs.slice(-30) });
+    say({ event: 'result', browser: which, first, last, ...panes, ...seen, logs: logs.slice(-30) });
   } catch (e) {
     say({ event: 'error', message: String(e), logs: logs.slice(-50) });
     process.exitCode = 1;
   } finally {
-    await browser.close();
+    await b.close();
   }
 })();

@@ -33,6 +33,14 @@ pub struct Netns {
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl Netns {
+    /// A default route through `lo` with source 127.0.0.1. Firefox (without a granted camera
+    /// permission) gathers only its "default address", found by connecting a UDP socket to a
+    /// public address: without this route that fails and it offers no UDP candidate at all.
+    /// Packets still go nowhere but this namespace.
+    pub fn default_route_via_lo(&self) {
+        self.ip(&["route", "add", "default", "dev", "lo", "src", "127.0.0.1"]);
+    }
+
     /// Runs `ip ARGS` inside this namespace.
     pub fn ip(&self, args: &[&str]) {
         run_ok(Command::new("ip").arg("-n").arg(&self.name).args(args));
@@ -137,6 +145,8 @@ pub enum ServerKind {
     V2,
     /// Its port to socket.io 4.x, without allowEIO3 (Engine.IO v4 only).
     V4,
+    /// The same 4.x port with allowEIO3, so the seed page's 2.0.3 client can join.
+    V4Eio3,
 }
 
 /// A running signaling server inside a namespace.
@@ -179,11 +189,12 @@ impl NodeServer {
         );
         let script = match kind {
             ServerKind::V2 => "seed-server-v2.js",
-            ServerKind::V4 => "seed-server-v4.js",
+            ServerKind::V4 | ServerKind::V4Eio3 => "seed-server-v4.js",
         };
         let mut child = ns
             .command("node")
             .arg(dir.join(script))
+            .args((kind == ServerKind::V4Eio3).then_some("--allow-eio3"))
             .args([
                 "--key".as_ref(),
                 cert.key.as_os_str(),
@@ -508,19 +519,51 @@ pub struct BrowserPeer {
     rx: mpsc::Receiver<Value>,
 }
 
+/// Which browser runs the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Browser {
+    /// Debian's chromium, through playwright-core.
+    Chromium,
+    /// Debian's firefox-esr, through puppeteer-core (WebDriver BiDi).
+    Firefox,
+}
+
+impl Browser {
+    pub fn name(self) -> &'static str {
+        match self {
+            Browser::Chromium => "chromium",
+            Browser::Firefox => "firefox",
+        }
+    }
+
+    fn executable(self) -> &'static str {
+        match self {
+            Browser::Chromium => "/usr/bin/chromium",
+            Browser::Firefox => "/usr/bin/firefox-esr",
+        }
+    }
+}
+
 impl BrowserPeer {
-    /// Opens `url` and clicks Connect; holds the call `hold` seconds after the remote video
-    /// appears, then clicks Leave.
+    /// Opens `url` in Chromium and clicks Connect; holds the call `hold` seconds after the
+    /// remote video appears, then clicks Leave.
     pub fn start(ns: &Netns, url: &str, hold: u32) -> BrowserPeer {
+        Self::start_in(Browser::Chromium, ns, url, hold)
+    }
+
+    /// The same in `browser`.
+    pub fn start_in(browser: Browser, ns: &Netns, url: &str, hold: u32) -> BrowserPeer {
         assert!(
-            Path::new("/usr/bin/chromium").exists(),
-            "Debian's chromium is missing: scripts/setup.sh installs it"
+            Path::new(browser.executable()).exists(),
+            "{} is missing: scripts/setup.sh installs it",
+            browser.executable()
         );
         let mut child = ns
             .command("node")
             .arg(root().join("tests/browser/browser-peer.js"))
             .arg(url)
             .arg(hold.to_string())
+            .arg(browser.name())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -662,17 +705,29 @@ impl NatLab {
     }
 }
 
-/// The codec (`H264/90000`, `VP8/90000`, …) an SDP lists first for video.
-pub fn first_video_codec(sdp: &str) -> String {
-    let pt = sdp
+/// The codecs of an SDP's video m-line, in its order, e.g. `["H264/90000", "VP8/90000"]`
+/// (retransmission formats left out).
+pub fn video_codecs(sdp: &str) -> Vec<String> {
+    let line = sdp
         .lines()
         .find(|l| l.starts_with("m=video"))
-        .and_then(|l| l.split(' ').nth(3))
         .unwrap_or_else(|| panic!("no video m-line in {sdp}"));
-    let prefix = format!("a=rtpmap:{pt} ");
-    sdp.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .unwrap_or_else(|| panic!("no rtpmap for payload type {pt}"))
-        .trim()
-        .to_owned()
+    line.split(' ')
+        .skip(3)
+        .filter_map(|pt| {
+            let prefix = format!("a=rtpmap:{} ", pt.trim());
+            sdp.lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .map(|c| c.trim().to_owned())
+        })
+        .filter(|c| !c.starts_with("rtx/"))
+        .collect()
+}
+
+/// The first codec of an SDP's video m-line, e.g. `H264/90000`.
+pub fn first_video_codec(sdp: &str) -> String {
+    video_codecs(sdp)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no video codec in {sdp}"))
 }
