@@ -6,25 +6,37 @@ use crate::headless::RunOptions;
 use crate::media::video::VideoCodec;
 use crate::peer::PeerSettings;
 use crate::peer::media_io::MediaSettings;
+use crate::server::ServeOptions;
 use crate::signaling::room::Room;
 use crate::signaling::tls::TrustMode;
 use crate::signaling::{EioVersion, TransportOptions};
 use clap::Parser;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 use webrtc::peer_connection::RTCIceServer;
 
 /// roompeer: joins a room on a socket.io signaling server and holds a WebRTC call.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
+    /// `serve`: run only the room server.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Run without a window (the only mode until the desktop window exists).
     #[arg(long)]
     pub headless: bool,
 
     /// Signaling server, `https://host:port` or `http://host:port` (socket.io path `/socket.io/`).
+    /// Without one, roompeer hosts its own room server on `--listen` (or joins the one another
+    /// roompeer hosts there).
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
+
+    /// Where the built-in room server listens when no `--server` is given.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
 
     /// Room to join; without it roompeer joins room `null`, as the seed's page does.
     #[arg(long, value_name = "NAME")]
@@ -125,6 +137,60 @@ pub struct Cli {
     pub report: Option<PathBuf>,
 }
 
+/// Where the built-in room server listens by default: loopback only, since a browser on this
+/// machine may use plain http (a secure context), and others need https anyway.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Run a room server with the seed server's protocol (2 peers a room), for socket.io 2.x
+    /// and 3.x/4.x clients, serving the room page; prints `{"listening":…}` on stdout.
+    Serve(ServeArgs),
+}
+
+/// Options of `roompeer serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Plain-http address for the page and signaling.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub http: SocketAddr,
+
+    /// Do not serve plain http (only https).
+    #[arg(long, requires = "https")]
+    pub no_http: bool,
+
+    /// https address for the page and signaling (needs --cert and --key).
+    #[arg(long, value_name = "ADDR", requires_all = ["cert", "key"])]
+    pub https: Option<SocketAddr>,
+
+    /// Certificate chain for https (PEM).
+    #[arg(long, value_name = "PATH")]
+    pub cert: Option<PathBuf>,
+
+    /// Private key for https (PEM; RSA of 2048 bits or more, ECDSA or Ed25519).
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+
+    /// Serve this file as the page's socket.io client instead of the built-in one, e.g. the
+    /// seed page's socket.io-client 2.0.3 `dist/socket.io.js`.
+    #[arg(long, value_name = "PATH")]
+    pub client_script: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// What the server needs.
+    pub fn options(&self) -> ServeOptions {
+        ServeOptions {
+            http: (!self.no_http).then_some(self.http),
+            https: self.https,
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            client_script: self.client_script.clone(),
+        }
+    }
+}
+
 fn parse_eio(s: &str) -> Result<EioVersion, String> {
     match s {
         "3" => Ok(EioVersion::V3),
@@ -182,11 +248,13 @@ impl Cli {
                 self.video
             ));
         }
-        let server = self
-            .server
-            .clone()
-            .or(file.server.clone())
-            .unwrap_or_else(|| "https://localhost/".to_owned());
+        let configured = self.server.clone().or(file.server.clone());
+        // Nothing configured: host a room server here (the embedded default).
+        let host = configured.is_none().then(|| ServeOptions {
+            http: Some(self.listen),
+            ..Default::default()
+        });
+        let server = configured.unwrap_or_else(|| format!("http://{}", self.listen));
         let url: url::Url = server
             .parse()
             .map_err(|e| format!("--server {server:?} is not a URL: {e}"))?;
@@ -274,6 +342,7 @@ impl Cli {
                 },
             },
             record: self.record.clone(),
+            host,
         })
     }
 }
@@ -301,6 +370,30 @@ mod tests {
         );
         assert_eq!(o.peer.media.tone_hz, 440.0);
         assert!(matches!(o.transport.trust, TrustMode::System));
+        // No server configured: host one on loopback and join it.
+        assert_eq!(o.transport.url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(
+            o.host.and_then(|h| h.http),
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        let o = parse(&["--server", "https://example.org:8443"]).unwrap();
+        assert!(o.host.is_none(), "a configured server is used, none hosted");
+    }
+
+    #[test]
+    fn serve_has_its_own_options() {
+        let cli = Cli::try_parse_from(["roompeer", "serve", "--http", "0.0.0.0:9000"]).unwrap();
+        let Some(Command::Serve(args)) = cli.command else {
+            panic!("not serve");
+        };
+        let o = args.options();
+        assert_eq!(o.http, Some("0.0.0.0:9000".parse().unwrap()));
+        assert!(o.https.is_none());
+        assert!(
+            Cli::try_parse_from(["roompeer", "serve", "--https", "0.0.0.0:8443"]).is_err(),
+            "https needs a certificate and key"
+        );
+        assert!(Cli::try_parse_from(["roompeer", "serve", "--no-http"]).is_err());
     }
 
     #[test]

@@ -27,6 +27,44 @@ pub struct RunOptions {
     pub peer: PeerSettings,
     /// Where to record each call (`DIR/call-N/`).
     pub record: Option<PathBuf>,
+    /// Host a room server first (no server was configured): the embedded default.
+    pub host: Option<crate::server::ServeOptions>,
+}
+
+/// Starts the built-in room server for a run without a configured server. If its address is
+/// taken, another roompeer is probably hosting there already, and the run joins that one.
+async fn host_room_server(
+    opts: &crate::server::ServeOptions,
+    room: &crate::signaling::room::Room,
+) -> Result<Option<crate::server::RoomServer>, String> {
+    match crate::server::RoomServer::start(opts).await {
+        Ok(server) => {
+            if let Some(addr) = server.http {
+                let query = room
+                    .0
+                    .as_ref()
+                    .map(|r| {
+                        format!(
+                            "?room={}",
+                            url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()
+                        )
+                    })
+                    .unwrap_or_default();
+                tracing::info!(
+                    "no --server given: hosting a room server at http://{addr}; a browser on this \
+                     machine joins the call at http://{addr}/index.html{query}"
+                );
+            }
+            Ok(Some(server))
+        }
+        Err(e) if e.is_address_in_use() => {
+            tracing::info!("{e}: joining the room server already there");
+            Ok(None)
+        }
+        Err(e) => Err(format!(
+            "cannot host a room server ({e}); give --listen ADDR, or --server URL"
+        )),
+    }
 }
 
 /// A call in progress, with what will go into its report.
@@ -101,6 +139,16 @@ pub async fn run(opts: RunOptions) -> Report {
         peak_rss_kib: None,
         cpu_seconds: None,
         last_call: CallSummary::default(),
+    };
+    let _room_server = match &opts.host {
+        Some(host) => match host_room_server(host, &opts.session.room).await {
+            Ok(server) => server,
+            Err(e) => {
+                report.error = Some(e);
+                return finish_report(report);
+            }
+        },
+        None => None,
     };
     let (signaling, mut sig_events) = match connect(&opts.transport).await {
         Ok(pair) => pair,

@@ -7,4 +7,5 @@ pub mod headless;
 pub mod media;
 pub mod peer;
 pub mod report;
+pub mod server;
 pub mod signaling;

@@ -2,7 +2,7 @@
 //! with the outcome's code.
 
 use clap::Parser;
-use roompeer::cli::Cli;
+use roompeer::cli::{Cli, Command, ServeArgs};
 use roompeer::report;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -18,6 +18,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    if let Some(Command::Serve(args)) = &cli.command {
+        return serve(args);
+    }
     if !cli.headless {
         eprintln!(
             "roompeer: the desktop window is not built yet; run with --headless (see --help)."
@@ -60,4 +63,46 @@ fn main() -> ExitCode {
     // The runtime may hold tasks of closed peer connections; do not wait for them.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     ExitCode::from(u8::try_from(result.exit_code).unwrap_or(1))
+}
+
+/// `roompeer serve`: runs the room server until interrupted.
+fn serve(args: &ServeArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("roompeer: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(async {
+        let server = match roompeer::server::RoomServer::start(&args.options()).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("roompeer serve: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        // One machine-readable line (scripts and tests wait for it), then the same for people.
+        let port = |a: Option<std::net::SocketAddr>| a.map(|a| a.port());
+        println!(
+            "{}",
+            serde_json::json!({"listening": true, "http": port(server.http), "https": port(server.https)})
+        );
+        for (scheme, addr) in [("http", server.http), ("https", server.https)] {
+            if let Some(addr) = addr {
+                eprintln!("roompeer serve: rooms and the page at {scheme}://{addr}/");
+            }
+        }
+        let stop = async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+        };
+        stop.await;
+        eprintln!("roompeer serve: stopping");
+        drop(server);
+        ExitCode::SUCCESS
+    })
 }

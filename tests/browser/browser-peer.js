@@ -94,9 +94,11 @@ async function stats(page) {
     await page.goto(url);
     await page.click('#connserver');
     await b.waitFor(() => window.state && window.state !== 'init', 20000);
-    say({ event: 'joined', state: await page.evaluate(() => window.state) });
+    const joinedAt = Date.now();
+    say({ event: 'joined', state: await page.evaluate(() => window.state), t: joinedAt });
     await b.waitFor(() => document.querySelector('#remotevideo').videoWidth > 0, 30000);
-    say({ event: 'remote_video' });
+    const remoteVideoAt = Date.now();
+    say({ event: 'remote_video', t: remoteVideoAt });
     const first = await stats(page);
     // The call is held this long; the figures compare its start and end.
     await new Promise((r) => setTimeout(r, hold));
@@ -114,7 +116,7 @@ async function stats(page) {
       state: window.state,
       panesAfterLeave: document.querySelector('#offer').value + document.querySelector('#answer').value,
     }));
-    say({ event: 'result', browser: which, first, last, ...panes, ...seen, logs: logs.slice(-30) });
+    say({ event: 'result', browser: which, joinedAt, remoteVideoAt, first, last, ...panes, ...seen, logs: logs.slice(-30) });
   } catch (e) {
     say({ event: 'error', message: String(e), logs: logs.slice(-50) });
     process.exitCode = 1;

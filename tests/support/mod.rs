@@ -2,6 +2,10 @@
 //! servers inside them, certificates made as the seed makes them, and roompeer processes.
 #![allow(dead_code)]
 
+pub mod browser_call;
+#[allow(unused_imports)]
+pub use browser_call::{BrowserCall, CallSeen};
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -147,6 +151,38 @@ pub enum ServerKind {
     V4,
     /// The same 4.x port with allowEIO3, so the seed page's 2.0.3 client can join.
     V4Eio3,
+    /// `roompeer serve`, with its built-in page client; https with [`serve_cert`].
+    Serve,
+    /// `roompeer serve` handing the page the seed's socket.io-client 2.0.3.
+    ServeSeedClient,
+}
+
+/// A self-signed 2048-bit certificate for 127.0.0.1 and localhost, for `roompeer serve`'s https
+/// (rustls cannot sign with the seed's 1024-bit key); clients pin it.
+pub fn serve_cert() -> &'static SeedCert {
+    static CERT: OnceLock<SeedCert> = OnceLock::new();
+    CERT.get_or_init(|| {
+        let dir = scratch("serve-cert");
+        let (key, cert) = (dir.join("serve.key"), dir.join("serve.crt"));
+        run_ok(Command::new("openssl").args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            &key.display().to_string(),
+            "-out",
+            &cert.display().to_string(),
+        ]));
+        SeedCert { key, cert }
+    })
 }
 
 /// A running signaling server inside a namespace.
@@ -187,13 +223,29 @@ impl NodeServer {
             dir.join("node_modules").exists(),
             "the test servers' npm packages are missing: run `npm ci --prefix tests/servers` (.ci/run does)"
         );
+        if matches!(kind, ServerKind::Serve | ServerKind::ServeSeedClient) {
+            let cert = serve_cert();
+            let mut c = ns.command(env!("CARGO_BIN_EXE_roompeer"));
+            c.arg("serve")
+                .args(["--http", &format!("{host}:{http}")])
+                .args(["--https", &format!("{host}:{https}")])
+                .arg("--cert")
+                .arg(&cert.cert)
+                .arg("--key")
+                .arg(&cert.key);
+            if kind == ServerKind::ServeSeedClient {
+                c.arg("--client-script")
+                    .arg(dir.join("node_modules/socket.io-client-v2/dist/socket.io.js"));
+            }
+            return Self::wait_listening(c);
+        }
         let script = match kind {
             ServerKind::V2 => "seed-server-v2.js",
             ServerKind::V4 | ServerKind::V4Eio3 => "seed-server-v4.js",
+            ServerKind::Serve | ServerKind::ServeSeedClient => unreachable!(),
         };
-        let mut child = ns
-            .command("node")
-            .arg(dir.join(script))
+        let mut c = ns.command("node");
+        c.arg(dir.join(script))
             .args((kind == ServerKind::V4Eio3).then_some("--allow-eio3"))
             .args([
                 "--key".as_ref(),
@@ -208,11 +260,17 @@ impl NodeServer {
                 &https.to_string(),
                 "--host",
                 host,
-            ])
+            ]);
+        Self::wait_listening(c)
+    }
+
+    /// Starts a server and reads its `{"listening":…}` line.
+    fn wait_listening(mut c: Command) -> NodeServer {
+        let mut child = c
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("node");
+            .expect("the server starts");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -224,6 +282,11 @@ impl NodeServer {
             http_port: v["http"].as_u64().unwrap() as u16,
             https_port: v["https"].as_u64().unwrap() as u16,
         }
+    }
+
+    /// Whether the server process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn https(&self) -> String {
@@ -401,7 +464,8 @@ pub fn run_node_script(ns: &Netns, script: &str, args: &[&str]) -> String {
         .expect("node");
     assert!(
         out.status.success(),
-        "{script} failed: {}",
+        "{script} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -1,0 +1,141 @@
+//! `roompeer serve`, the built-in room server: the seed's protocol for socket.io 2.x and 4.x
+//! clients over http and https, the hostile input that kills the seed's server, and the
+//! embedded default (a roompeer with no server configured hosts one).
+
+mod support;
+
+use serde_json::Value;
+use support::*;
+
+fn check(ns: &Netns, url: &str, mode: &str) -> Value {
+    let out = run_node_script(ns, "room-server-check.js", &[url, mode]);
+    let v: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{out}: {e}"));
+    assert_eq!(v["ok"], true, "{v:#}");
+    v
+}
+
+#[test]
+fn serve_speaks_the_seed_protocol_to_socketio_2_and_4_clients_over_http_and_https() {
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::Serve, serve_cert());
+    for url in [server.http(), server.https()] {
+        let v = check(&ns, &url, "protocol");
+        let checks: Vec<&str> = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        for needed in [
+            "v2: third is told full",
+            "v4: third is told full",
+            "v4->v2: candidate relayed",
+            "the page's null room",
+        ] {
+            assert!(checks.contains(&needed), "{url}: {needed} missing: {v:#}");
+        }
+    }
+}
+
+#[test]
+fn serve_survives_the_input_that_kills_the_seeds_server() {
+    let ns = Netns::new();
+    let mut server = NodeServer::start(&ns, ServerKind::Serve, serve_cert());
+    let v = check(&ns, &server.http(), "hostile");
+    assert!(
+        v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "a stranger cannot relay into a room"),
+        "{v:#}"
+    );
+    assert!(server.is_running(), "the server survived the battery");
+    // And it still holds a call.
+    check(&ns, &server.https(), "protocol");
+}
+
+#[test]
+fn a_roompeer_without_a_server_hosts_one_and_a_second_joins_it() {
+    let dir = scratch("embedded");
+    let ns = Netns::new();
+    let listen = "127.0.0.1:18080";
+    let common = [
+        "--listen",
+        listen,
+        "--room",
+        "at home",
+        "--duration",
+        "3",
+        "--calls",
+        "1",
+        "--video-size",
+        "320x240",
+    ];
+    let host = Peer::start(&ns, &dir, "host", &[&common[..], &["--id", "1"]].concat()).joined();
+    let guest = Peer::start(&ns, &dir, "guest", &[&common[..], &["--id", "2"]].concat());
+    let (h, g) = (host.finish(), guest.finish());
+    assert_eq!(h.code, 0, "{}", h.stderr);
+    assert_eq!(g.code, 0, "{}", g.stderr);
+    assert_eq!(h.report["server"], "http://127.0.0.1:18080/");
+    assert_eq!(h.report["video"]["peer_sender_id"], 2);
+    assert_eq!(g.report["video"]["peer_sender_id"], 1);
+    assert!(
+        h.stderr
+            .contains("http://127.0.0.1:18080/index.html?room=at+home"),
+        "the host says where a browser joins: {}",
+        h.stderr
+    );
+    assert!(
+        g.stderr.contains("joining the room server already there"),
+        "{}",
+        g.stderr
+    );
+}
+
+#[test]
+fn chromium_joins_a_room_that_roompeer_hosts() {
+    let dir = scratch("embedded-browser");
+    let ns = Netns::new();
+    let rp = Peer::start(
+        &ns,
+        &dir,
+        "host",
+        &[
+            "--listen",
+            "127.0.0.1:18081",
+            "--calls",
+            "1",
+            "--video-size",
+            "320x240",
+        ],
+    )
+    .joined();
+    // The page as roompeer serves it, joining room null as the seed's page does.
+    let b = BrowserPeer::start(&ns, "http://127.0.0.1:18081/", 3).finish();
+    let r = rp.finish();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(b["state"], "leaved", "{b:#}");
+    assert_eq!(
+        (b["width"].as_u64(), b["height"].as_u64()),
+        (Some(320), Some(240))
+    );
+    assert_eq!(r.report["video"]["codec"], "H264");
+    assert!(
+        r.report["video"]["decoded_frames"].as_u64().unwrap() >= 30,
+        "{:#}",
+        r.report
+    );
+}
+
+#[test]
+fn the_seed_pages_own_socketio_2_client_works_through_serve_in_chromium() {
+    BrowserCall {
+        browser: Browser::Chromium,
+        server: ServerKind::ServeSeedClient,
+        roompeer_first: true,
+        video_codec: None,
+        expect: "H264",
+    }
+    .run("serve-seed-client");
+}
