@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# A working call with one command: builds roompeer, starts the project's copy of the seed's
-# signaling server (socket.io 2.x, https with a certificate made as the seed makes it) and two
-# headless roompeers that call each other for 10 seconds, then prints what each saw.
-# Runs everything in a private network namespace (only loopback) when it can (root).
+# A working call with one command and nothing else installed: builds roompeer and starts two
+# headless roompeers without a configured server. The first hosts the built-in room server
+# (the seed's protocol) on 127.0.0.1:8080, the second finds it there and joins; they call each
+# other for 10 seconds, then it prints what each saw.
+# Runs in a private network namespace (only loopback) when it can (root). To call a browser
+# instead, run `target/release/roompeer --headless --calls 1` and open the page it names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh build
 cargo build --release
 bin=$PWD/target/release/roompeer
 work=$(mktemp -d)
-scripts/make-seed-cert.sh "$work/cert"
 
 run=()
 ns=""
@@ -19,21 +20,11 @@ if [ "$(id -u)" = 0 ] && ip netns add "roompeer-demo-$$" 2>/dev/null; then
   run=(ip netns exec "$ns")
 fi
 cleanup() {
-  [ -n "${server_pid:-}" ] && kill "$server_pid" 2>/dev/null || true
   [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
 }
 trap cleanup EXIT
 
-"${run[@]}" node tests/servers/seed-server-v2.js --key "$work/cert/cert.pem" --cert "$work/cert/cert.crt" >"$work/server.out" &
-server_pid=$!
-until grep -q listening "$work/server.out" 2>/dev/null; do
-  kill -0 "$server_pid" 2>/dev/null || { echo "the signaling server did not start"; exit 1; }
-  sleep 0.1
-done
-port=$(sed -n 's/.*"https":\([0-9]*\).*/\1/p' "$work/server.out")
-echo "demo: signaling server on https://127.0.0.1:$port (socket.io 2.x, the seed's rules)"
-
-common=(--headless --server "https://127.0.0.1:$port" --pin-cert "$work/cert/cert.crt" --duration "${DEMO_SECONDS:-10}")
+common=(--headless --room demo --duration "${DEMO_SECONDS:-10}" --calls 1)
 "${run[@]}" "$bin" "${common[@]}" --id 1 --audio tone:440 --record "$work/rec-1" --report "$work/peer-1.json" &
 first=$!
 "${run[@]}" "$bin" "${common[@]}" --id 2 --audio tone:660 --record "$work/rec-2" --report "$work/peer-2.json" &

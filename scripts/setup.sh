@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # Installs what building and testing roompeer needs on a Debian machine (run as root):
-# C toolchain parts for the codec crates, tools for the network tests, and the npm packages of
-# the test signaling servers. Safe to run again.
+# C toolchain parts for the codec crates, tools for the network tests, the browsers, and the npm
+# packages of the test signaling servers. `setup.sh build` installs only what the build needs.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+build_packages=(libclang-dev libasound2-dev libvpx-dev cmake nasm pkg-config iproute2)
+test_packages=(openssl nftables coturn chromium firefox-esr)
+packages=("${build_packages[@]}")
+[ "${1:-}" = build ] || packages+=("${test_packages[@]}")
+
 need_apt=()
-for pkg in libclang-dev libasound2-dev libvpx-dev cmake nasm pkg-config openssl iproute2 nftables coturn chromium firefox-esr; do
+for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
 done
-command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
+[ "${1:-}" = build ] || command -v node >/dev/null 2>&1 || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -18,6 +24,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
+[ "${1:-}" = build ] && exit 0
 if [ ! -d tests/servers/node_modules ] || [ tests/servers/package-lock.json -nt tests/servers/node_modules ]; then
   echo "setup: installing the test servers' npm packages"
   npm ci --prefix tests/servers --no-audit --no-fund --loglevel=error
