@@ -268,7 +268,12 @@ pub async fn run(opts: RunOptions) -> Report {
         Finish::SignalingLost(r) => Some(r.clone()),
         Finish::RoomFull => Some("the room is full (it already has two peers)".into()),
         Finish::NoPeer => Some("no peer joined the room in time".into()),
-        _ => None,
+        _ => report.calls.iter().find_map(|c| match &c.end {
+            Some(CallEnd::NegotiationFailed(why)) if report.outcome != Outcome::Ok => {
+                Some(why.clone())
+            }
+            _ => None,
+        }),
     };
     finish_report(report)
 }
@@ -283,6 +288,10 @@ fn release_free_memory() {
     }
 }
 
+fn negotiation_failed(c: &CallReport) -> bool {
+    matches!(c.end, Some(CallEnd::NegotiationFailed(_)))
+}
+
 /// The outcome of a finished session from its calls.
 fn judge(finish: &Finish, calls: &[CallReport]) -> Outcome {
     if calls.iter().any(|c| c.connected && c.media_ok) {
@@ -293,6 +302,7 @@ fn judge(finish: &Finish, calls: &[CallReport]) -> Outcome {
         Finish::SignalingLost(_) if !calls.iter().any(|c| c.connected) => Outcome::SignalingFailed,
         _ if calls.is_empty() => Outcome::NoPeer,
         _ if calls.iter().any(|c| c.connected) => Outcome::NoMedia,
+        _ if calls.iter().any(negotiation_failed) => Outcome::NegotiationFailed,
         _ => Outcome::IceFailed,
     }
 }

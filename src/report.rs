@@ -49,6 +49,8 @@ pub enum Outcome {
     IceFailed,
     /// A call connected but media did not flow both ways.
     NoMedia,
+    /// No call could be negotiated (no common codec, an SDP that could not be used).
+    NegotiationFailed,
     /// Anything else.
     Error,
 }
@@ -63,6 +65,7 @@ impl Outcome {
             Outcome::NoPeer => 5,
             Outcome::IceFailed => 6,
             Outcome::NoMedia => 7,
+            Outcome::NegotiationFailed => 8,
             Outcome::Error => 1,
         }
     }

@@ -488,3 +488,35 @@ fn relay_only_calls_go_through_coturn_with_the_seeds_credentials() {
         assert_eq!(r.report["selected_pair"]["remote_type"], "relay");
     }
 }
+
+#[test]
+fn without_a_common_video_codec_the_answerer_says_so_and_exits_8() {
+    let dir = scratch("no-common-codec");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V4, seed_cert());
+    let url = server.http();
+    let common = ["--server", &url, "--calls", "1", "--video-size", "320x240"];
+    let a = Peer::start(
+        &ns,
+        &dir,
+        "vp8-only",
+        &[&common[..], &["--video-codec", "vp8", "--wait", "5"]].concat(),
+    )
+    .joined();
+    let b = Peer::start(
+        &ns,
+        &dir,
+        "h264-only",
+        &[&common[..], &["--video-codec", "h264"]].concat(),
+    );
+    let fb = b.finish();
+    assert_eq!(fb.code, 8, "{}", fb.stderr);
+    assert_eq!(fb.report["outcome"], "negotiation_failed");
+    let error = fb.report["error"].as_str().unwrap();
+    assert!(
+        error.contains("no common video codec") && error.contains("offers VP8"),
+        "{error}"
+    );
+    let fa = a.finish();
+    assert_ne!(fa.code, 0, "the offerer got no call either");
+}

@@ -505,6 +505,7 @@ impl Peer {
 
     /// Applies a remote offer, creates and sets the answer; returns the message to send.
     pub async fn accept_offer(&self, sdp: String) -> Result<SignalMessage, String> {
+        check_common_video_codec(&sdp, &self.settings.video_codecs)?;
         let offer = RTCSessionDescription::offer(sdp).map_err(err("the offer is not valid SDP"))?;
         self.pc
             .set_remote_description(offer)
@@ -616,6 +617,55 @@ impl Peer {
     }
 }
 
+/// The codec names of an SDP's first video m-line (empty when it has none or rejects video).
+fn offered_video_codecs(sdp: &str) -> Option<Vec<String>> {
+    let mline = sdp.lines().find(|l| l.starts_with("m=video"))?;
+    let mut fields = mline.split_whitespace();
+    if fields.nth(1) == Some("0") {
+        return Some(Vec::new());
+    }
+    let pts: Vec<&str> = fields.skip(1).collect();
+    Some(
+        pts.iter()
+            .filter_map(|pt| {
+                let prefix = format!("a=rtpmap:{pt} ");
+                sdp.lines()
+                    .find_map(|l| l.trim_end().strip_prefix(&prefix))
+                    .and_then(|c| c.split('/').next())
+                    .map(str::to_owned)
+            })
+            .filter(|c| {
+                !c.eq_ignore_ascii_case("rtx")
+                    && !c.eq_ignore_ascii_case("red")
+                    && !c.eq_ignore_ascii_case("ulpfec")
+            })
+            .collect(),
+    )
+}
+
+/// An offer with video must list a codec roompeer is set to use, or the answer cannot be made;
+/// say so in words instead of the peer connection's "RTPSender created with no codecs".
+fn check_common_video_codec(offer: &str, ours: &[VideoCodec]) -> Result<(), String> {
+    let Some(theirs) = offered_video_codecs(offer) else {
+        return Ok(());
+    };
+    if theirs.is_empty()
+        || theirs
+            .iter()
+            .any(|c| VideoCodec::from_mime(c).is_some_and(|c| ours.contains(&c)))
+    {
+        return Ok(());
+    }
+    let ours: Vec<&str> = ours.iter().map(|c| c.name()).collect();
+    let mut theirs = theirs;
+    theirs.dedup();
+    Err(format!(
+        "no common video codec: the peer offers {} and roompeer is set to {}; drop --video-codec or choose one the peer offers",
+        theirs.join(", "),
+        ours.join(", ")
+    ))
+}
+
 /// `host:port`, with IPv6 addresses in brackets.
 fn address(host: &str, port: u16) -> String {
     match host.parse::<IpAddr>() {
@@ -666,6 +716,24 @@ fn rand_ssrc() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_offer_without_a_common_video_codec_is_refused_in_words() {
+        let offer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\
+                     m=video 9 UDP/TLS/RTP/SAVPF 96 97 98\r\na=rtpmap:96 VP8/90000\r\n\
+                     a=rtpmap:97 rtx/90000\r\na=rtpmap:98 VP9/90000\r\n";
+        let err = check_common_video_codec(offer, &[VideoCodec::H264]).unwrap_err();
+        assert!(
+            err.contains("offers VP8, VP9") && err.contains("set to H264"),
+            "{err}"
+        );
+        assert!(check_common_video_codec(offer, &VideoCodec::ALL).is_ok());
+        assert!(
+            check_common_video_codec("v=0\r\nm=audio 9 X 111\r\n", &[VideoCodec::H264]).is_ok()
+        );
+        let rejected = "v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
+        assert!(check_common_video_codec(rejected, &[VideoCodec::H264]).is_ok());
+    }
 
     #[test]
     fn udp_turn_urls_also_serve_as_stun_urls() {
