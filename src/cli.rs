@@ -17,14 +17,14 @@ use std::time::Duration;
 use webrtc::peer_connection::RTCIceServer;
 
 /// roompeer: joins a room on a socket.io signaling server and holds a WebRTC call.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// `serve`: run only the room server.
     #[command(subcommand)]
     pub command: Option<Command>,
 
-    /// Run without a window (the only mode until the desktop window exists).
+    /// Run without a window (from scripts, or where there is no display).
     #[arg(long)]
     pub headless: bool,
 
@@ -142,7 +142,7 @@ pub struct Cli {
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 /// Subcommands.
-#[derive(Debug, clap::Subcommand)]
+#[derive(Debug, Clone, clap::Subcommand)]
 pub enum Command {
     /// Run a room server with the seed server's protocol (2 peers a room), for socket.io 2.x
     /// and 3.x/4.x clients, serving the room page; prints `{"listening":…}` on stdout.
@@ -150,7 +150,7 @@ pub enum Command {
 }
 
 /// Options of `roompeer serve`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Plain-http address for the page and signaling.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
@@ -343,6 +343,8 @@ impl Cli {
             },
             record: self.record.clone(),
             host,
+            view: None,
+            stop: None,
         })
     }
 }

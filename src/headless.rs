@@ -2,6 +2,7 @@
 //! connections, executes actions, and writes the report and recordings.
 
 use crate::call::{Action, CallEnd, CallId, Finish, Input, Role, Session, Settings};
+use crate::live::LiveView;
 use crate::peer::media_io::CallMedia;
 use crate::peer::{Peer, PeerSettings};
 use crate::report::{
@@ -13,6 +14,7 @@ use crate::signaling::{ConnectError, Signaling, TransportEvent, TransportOptions
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -29,6 +31,10 @@ pub struct RunOptions {
     pub record: Option<PathBuf>,
     /// Host a room server first (no server was configured): the embedded default.
     pub host: Option<crate::server::ServeOptions>,
+    /// Where to show the session while it runs (the window), if anywhere.
+    pub view: Option<Arc<LiveView>>,
+    /// Cancelled to leave the room (the window's Leave button), as Ctrl-C does.
+    pub stop: Option<tokio_util::sync::CancellationToken>,
 }
 
 /// Starts the built-in room server for a run without a configured server. If its address is
@@ -126,6 +132,22 @@ impl Reconnect {
 
 /// Runs until the session finishes; returns the report (not yet written).
 pub async fn run(opts: RunOptions) -> Report {
+    let view = opts.view.clone();
+    let report = run_session(opts).await;
+    if let Some(v) = view {
+        v.update(|s| {
+            s.finished = true;
+            s.error = report.error.clone();
+            s.status = match &report.error {
+                Some(_) => format!("ended: {:?}", report.outcome).to_lowercase(),
+                None => "left the room".into(),
+            };
+        });
+    }
+    report
+}
+
+async fn run_session(opts: RunOptions) -> Report {
     let mut report = Report {
         outcome: Outcome::Error,
         exit_code: 1,
@@ -165,7 +187,9 @@ pub async fn run(opts: RunOptions) -> Report {
     report.socket_id = Some(signaling.socket_id.clone());
 
     let session = Session::new(opts.session.clone());
+    let stop_token = opts.stop.clone().unwrap_or_default();
     let mut runner = Runner {
+        view: opts.view.clone(),
         opts,
         signaling,
         session,
@@ -175,6 +199,7 @@ pub async fn run(opts: RunOptions) -> Report {
         joined_at: None,
         inputs: mpsc::unbounded_channel(),
         pending: VecDeque::new(),
+        stop_sent: false,
     };
     runner.pending.push_back(Input::SignalingUp);
 
@@ -186,6 +211,7 @@ pub async fn run(opts: RunOptions) -> Report {
         if let Some(f) = runner.drain().await {
             break f;
         }
+        runner.show_status();
         let deadline = runner.session.deadline();
         tokio::select! {
             event = sig_events.recv(), if signaling_open => match event {
@@ -237,6 +263,11 @@ pub async fn run(opts: RunOptions) -> Report {
             _ = sleep_until_opt(deadline) => runner.pending.push_back(Input::Timeout),
             _ = stop_requests.recv() => {
                 tracing::info!("stop requested: leaving the room");
+                runner.pending.push_back(Input::Stop);
+            }
+            _ = stop_token.cancelled(), if !runner.stop_sent => {
+                tracing::info!("leaving the room");
+                runner.stop_sent = true;
                 runner.pending.push_back(Input::Stop);
             }
         }
@@ -356,6 +387,8 @@ fn stop_signals() -> mpsc::UnboundedReceiver<()> {
 }
 
 struct Runner {
+    /// Where the window reads the session's state, if there is a window.
+    view: Option<Arc<LiveView>>,
     opts: RunOptions,
     signaling: Signaling,
     session: Session,
@@ -365,9 +398,22 @@ struct Runner {
     joined_at: Option<u64>,
     inputs: (mpsc::UnboundedSender<Input>, mpsc::UnboundedReceiver<Input>),
     pending: VecDeque<Input>,
+    /// The Leave request was passed on (it is passed once).
+    stop_sent: bool,
 }
 
 impl Runner {
+    fn show(&self, change: impl FnOnce(&mut crate::live::LiveState)) {
+        if let Some(v) = &self.view {
+            v.update(change);
+        }
+    }
+
+    fn show_status(&self) {
+        let status = self.session.status().to_string();
+        self.show(|s| s.status = status);
+    }
+
     fn event(&mut self, event: impl Into<String>, detail: Option<String>) {
         self.events.push(EventRecord {
             t_ms: ms_since_start(Instant::now()),
@@ -445,6 +491,13 @@ impl Runner {
                 };
                 match result {
                     Ok(offer) => {
+                        if let SignalMessage::Offer(sdp) = &offer {
+                            let sdp = sdp.clone();
+                            self.show(|s| {
+                                s.offer_sdp = sdp;
+                                s.answer_sdp.clear();
+                            });
+                        }
                         self.save_local_description(id, &offer);
                         self.pending.push_back(Input::LocalDescription(id, offer));
                     }
@@ -455,12 +508,21 @@ impl Runner {
                 if let Some(c) = self.calls.get(&id) {
                     c.save("remote-offer.sdp", &sdp);
                 }
+                let shown = sdp.clone();
+                self.show(|s| {
+                    s.offer_sdp = shown;
+                    s.answer_sdp.clear();
+                });
                 let result = match self.peer(id) {
                     Some(p) => p.accept_offer(sdp).await,
                     None => return None,
                 };
                 match result {
                     Ok(answer) => {
+                        if let SignalMessage::Answer(sdp) = &answer {
+                            let sdp = sdp.clone();
+                            self.show(|s| s.answer_sdp = sdp);
+                        }
                         self.save_local_description(id, &answer);
                         self.pending.push_back(Input::RemoteApplied(id));
                         self.pending.push_back(Input::LocalDescription(id, answer));
@@ -472,6 +534,8 @@ impl Runner {
                 if let Some(c) = self.calls.get(&id) {
                     c.save("remote-answer.sdp", &sdp);
                 }
+                let shown = sdp.clone();
+                self.show(|s| s.answer_sdp = shown);
                 let result = match self.peer(id) {
                     Some(p) => p.accept_answer(sdp).await,
                     None => return None,
@@ -502,6 +566,23 @@ impl Runner {
                         && let Err(e) = p.start_media().await
                     {
                         self.pending.push_back(Input::PeerError(id, e));
+                    }
+                    if let (Some(view), Some(p)) = (&self.view, call.peer.as_ref()) {
+                        let pair = p.selected_pair().await.map(|p| {
+                            format!(
+                                "{} {} <-> {} {} ({})",
+                                p.local_type,
+                                p.local_address,
+                                p.remote_type,
+                                p.remote_address,
+                                p.protocol
+                            )
+                        });
+                        let codec = p.sending_codecs().await.0;
+                        view.update(|s| {
+                            s.selected_pair = pair;
+                            s.video_codec = codec;
+                        });
                     }
                 }
             }
@@ -546,7 +627,7 @@ impl Runner {
         let candidates = dir
             .as_ref()
             .and_then(|d| std::fs::File::create(d.join("candidates.jsonl")).ok());
-        let media = CallMedia::new(dir.clone());
+        let media = CallMedia::new(dir.clone(), self.view.clone());
         let timings = Timings {
             joined: self.joined_at,
             peer_joined: Some(ms_since_start(Instant::now())),

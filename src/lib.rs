@@ -3,7 +3,9 @@
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod gui;
 pub mod headless;
+pub mod live;
 pub mod media;
 pub mod peer;
 pub mod report;

@@ -22,10 +22,7 @@ fn main() -> ExitCode {
         return serve(args);
     }
     if !cli.headless {
-        eprintln!(
-            "roompeer: the desktop window is not built yet; run with --headless (see --help)."
-        );
-        return ExitCode::from(2);
+        return window(cli);
     }
     let options = match cli.run_options() {
         Ok(o) => o,
@@ -105,4 +102,25 @@ fn serve(args: &ServeArgs) -> ExitCode {
         drop(server);
         ExitCode::SUCCESS
     })
+}
+
+/// The desktop window; sessions run on a runtime beside it.
+fn window(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("roompeer: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let handle = runtime.handle().clone();
+    let result = roompeer::gui::run_window(cli, handle);
+    runtime.shutdown_timeout(std::time::Duration::from_millis(1500));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("roompeer: {e}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -174,6 +174,49 @@ enum Phase {
     Finished,
 }
 
+/// Where a session stands, for people (the window's state line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Connecting to the signaling server.
+    Connecting,
+    /// Connected, `join` sent.
+    Joining,
+    /// In the room, no call.
+    Waiting,
+    /// In a call; `connected` once ICE/DTLS is up.
+    InCall {
+        /// Offerer or answerer.
+        role: Role,
+        /// ICE and DTLS are connected.
+        connected: bool,
+    },
+    /// Signaling is down; reconnecting.
+    Offline,
+    /// `leave` sent.
+    Leaving,
+    /// The session is over.
+    Finished,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Connecting => "connecting to the signaling server",
+            Status::Joining => "joining the room",
+            Status::Waiting => "in the room, waiting for a peer",
+            Status::InCall {
+                connected: false, ..
+            } => "a peer is here: negotiating the call",
+            Status::InCall {
+                connected: true, ..
+            } => "in a call",
+            Status::Offline => "signaling lost: reconnecting",
+            Status::Leaving => "leaving the room",
+            Status::Finished => "left the room",
+        })
+    }
+}
+
 /// The room membership and call lifecycle of one roompeer.
 #[derive(Debug)]
 pub struct Session {
@@ -233,6 +276,25 @@ impl Session {
     /// The current call and its role.
     pub fn current_call(&self) -> Option<(CallId, Role)> {
         self.call.as_ref().map(|c| (c.id, c.role))
+    }
+
+    /// Where the session stands.
+    pub fn status(&self) -> Status {
+        match self.phase {
+            Phase::Connecting => Status::Connecting,
+            Phase::Joining => Status::Joining,
+            Phase::Waiting => Status::Waiting,
+            Phase::InCall => match &self.call {
+                Some(c) => Status::InCall {
+                    role: c.role,
+                    connected: c.connected,
+                },
+                None => Status::Waiting,
+            },
+            Phase::Offline => Status::Offline,
+            Phase::Leaving => Status::Leaving,
+            Phase::Finished => Status::Finished,
+        }
     }
 
     /// Whether the session has finished.

@@ -106,13 +106,17 @@ pub struct CallMedia {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Where to record this call, if anywhere.
     pub record_dir: Option<PathBuf>,
+    /// Where the window shows the pictures, if there is a window.
+    pub view: Option<Arc<crate::live::LiveView>>,
 }
 
 impl CallMedia {
-    /// Shared state for a call recorded to `record_dir` (if given).
-    pub fn new(record_dir: Option<PathBuf>) -> Arc<Self> {
+    /// Shared state for a call recorded to `record_dir` (if given) and shown in `view` (if
+    /// given).
+    pub fn new(record_dir: Option<PathBuf>, view: Option<Arc<crate::live::LiveView>>) -> Arc<Self> {
         Arc::new(Self {
             record_dir,
+            view,
             ..Default::default()
         })
     }
@@ -238,6 +242,9 @@ pub fn start_video_sender(
                     sent_ms: unix_ms(),
                 };
                 pattern.render(stamp, &mut frame);
+                if let Some(v) = &media.view {
+                    v.local_frame(&frame);
+                }
                 let keyframe = counter == 0 || media.keyframe_wanted.swap(false, Ordering::Relaxed);
                 let encoded = match encoder.encode(&frame, keyframe) {
                     Ok(e) => e,
@@ -458,6 +465,9 @@ fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, codec: VideoCodec, media
                 continue;
             }
         };
+        if let Some(v) = &media.view {
+            v.remote_frame(&frame);
+        }
         let stamp = read_stamp(&frame);
         if let Ok(mut r) = media.received.lock() {
             r.decoded_frames += 1;
