@@ -28,6 +28,10 @@ pub struct Cli {
     #[arg(long)]
     pub headless: bool,
 
+    /// In the window: press Connect at start (a shortcut that joins a room straight away).
+    #[arg(long, conflicts_with = "headless")]
+    pub connect: bool,
+
     /// Signaling server, `https://host:port` or `http://host:port` (socket.io path `/socket.io/`).
     /// Without one, roompeer hosts its own room server on `--listen` (or joins the one another
     /// roompeer hosts there).

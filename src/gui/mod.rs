@@ -325,7 +325,14 @@ pub fn run_window(cli: Cli, runtime: tokio::runtime::Handle) -> Result<(), Strin
     eframe::run_native(
         "roompeer",
         options,
-        Box::new(move |_cc| Ok(Box::new(RoompeerApp::new(cli, runtime)))),
+        Box::new(move |_cc| {
+            let connect = cli.connect;
+            let mut app = RoompeerApp::new(cli, runtime);
+            if connect {
+                app.connect();
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| format!("cannot open the window ({e}); without a display, run with --headless"))
 }
