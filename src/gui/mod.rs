@@ -53,6 +53,12 @@ pub struct RoompeerApp {
     remote: video::VideoTexture,
     /// The last state read from the session (kept after it ends, for the panes and errors).
     shown: LiveState,
+    /// When Connect was pressed, until the first remote picture is on screen.
+    connect_pressed: Option<std::time::Instant>,
+    /// Time spent building frames (count, sum, worst) since `frame_times_since`; logged every
+    /// 10 s, so a tester sees what the window costs during a call.
+    frame_times: (u64, std::time::Duration, std::time::Duration),
+    frame_times_since: std::time::Instant,
 }
 
 impl RoompeerApp {
@@ -74,6 +80,9 @@ impl RoompeerApp {
             local: video::VideoTexture::new("local video"),
             remote: video::VideoTexture::new("remote video"),
             shown: LiveState::default(),
+            connect_pressed: None,
+            frame_times: Default::default(),
+            frame_times_since: std::time::Instant::now(),
         }
     }
 
@@ -112,6 +121,7 @@ impl RoompeerApp {
             status: "connecting to the signaling server".into(),
             ..Default::default()
         };
+        self.connect_pressed = Some(std::time::Instant::now());
         let task = self.runtime.spawn(crate::headless::run(opts));
         self.session = Some(Running {
             view,
@@ -243,6 +253,14 @@ impl RoompeerApp {
             .update(&ctx, &self.shown.local_frame, self.shown.local_frames);
         self.remote
             .update(&ctx, &self.shown.remote_frame, self.shown.remote_frames);
+        if self.remote.size().is_some()
+            && let Some(t) = self.connect_pressed.take()
+        {
+            tracing::info!(
+                "first remote picture on screen {} ms after Connect",
+                t.elapsed().as_millis()
+            );
+        }
         let offer = self.shown.offer_sdp.clone();
         let answer = self.shown.answer_sdp.clone();
         let column = (ui.available_width() / 2.0 - 12.0).max(200.0);
@@ -296,6 +314,7 @@ impl RoompeerApp {
 
 impl eframe::App for RoompeerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let started = std::time::Instant::now();
         self.refresh();
         egui::ScrollArea::vertical().show(ui, |ui| {
             self.controls(ui);
@@ -306,6 +325,21 @@ impl eframe::App for RoompeerApp {
             // Video and state come from other threads: look again soon.
             ui.ctx()
                 .request_repaint_after(std::time::Duration::from_millis(33));
+        }
+        let spent = started.elapsed();
+        let (n, sum, worst) = &mut self.frame_times;
+        *n += 1;
+        *sum += spent;
+        *worst = (*worst).max(spent);
+        if self.frame_times_since.elapsed() >= std::time::Duration::from_secs(10) {
+            let (n, sum, worst) = std::mem::take(&mut self.frame_times);
+            tracing::info!(
+                "window: {n} frames in {:.0} s, built in {:.2} ms on average, {:.2} ms at worst",
+                self.frame_times_since.elapsed().as_secs_f64(),
+                sum.as_secs_f64() * 1000.0 / n as f64,
+                worst.as_secs_f64() * 1000.0
+            );
+            self.frame_times_since = std::time::Instant::now();
         }
     }
 

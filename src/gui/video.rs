@@ -78,23 +78,30 @@ impl VideoTexture {
     }
 }
 
-/// BT.601 limited-range YUV to RGB, as decoders and browsers show WebRTC video.
+/// BT.601 limited-range YUV to RGB, as decoders and browsers show WebRTC video. Fixed-point
+/// (coefficients times 256), two rows per chroma row: it runs for every new frame on the UI
+/// thread.
 pub fn to_color_image(f: &I420Frame) -> egui::ColorImage {
-    let mut rgb = Vec::with_capacity(f.width * f.height * 3);
-    let cw = f.width / 2;
-    for row in 0..f.height {
-        for col in 0..f.width {
-            let y = f32::from(f.y[row * f.width + col]) - 16.0;
-            let c = (row / 2) * cw + col / 2;
-            let u = f32::from(f.u[c]) - 128.0;
-            let v = f32::from(f.v[c]) - 128.0;
-            let clamp = |x: f32| x.round().clamp(0.0, 255.0) as u8;
-            rgb.push(clamp(1.164 * y + 1.596 * v));
-            rgb.push(clamp(1.164 * y - 0.392 * u - 0.813 * v));
-            rgb.push(clamp(1.164 * y + 2.017 * u));
+    let (w, h) = (f.width, f.height);
+    let mut pixels = vec![egui::Color32::BLACK; w * h];
+    let cw = w / 2;
+    for row in 0..h {
+        let y_row = &f.y[row * w..(row + 1) * w];
+        let c_row = (row / 2) * cw;
+        let out = &mut pixels[row * w..(row + 1) * w];
+        for (col, px) in out.iter_mut().enumerate() {
+            let c = (i32::from(y_row[col]) - 16) * 298;
+            let d = i32::from(f.u[c_row + col / 2]) - 128;
+            let e = i32::from(f.v[c_row + col / 2]) - 128;
+            let clamp = |x: i32| ((x + 128) >> 8).clamp(0, 255) as u8;
+            *px = egui::Color32::from_rgb(
+                clamp(c + 409 * e),
+                clamp(c - 100 * d - 208 * e),
+                clamp(c + 516 * d),
+            );
         }
     }
-    egui::ColorImage::from_rgb([f.width, f.height], &rgb)
+    egui::ColorImage::new([w, h], pixels)
 }
 
 #[cfg(test)]
