@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_packages=(libclang-dev libasound2-dev libvpx-dev cmake nasm pkg-config iproute2)
-test_packages=(openssl nftables coturn chromium firefox-esr)
+test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei)
 packages=("${build_packages[@]}")
 [ "${1:-}" = build ] || packages+=("${test_packages[@]}")
 

@@ -53,7 +53,7 @@ fn window(runtime: &tokio::runtime::Runtime, args: &[&str]) -> Harness<'static, 
     let handle = runtime.handle().clone();
     Harness::builder()
         .with_size([1100.0, 900.0])
-        .build_eframe(move |_cc| RoompeerApp::new(cli, handle))
+        .build_eframe(move |cc| RoompeerApp::create(cc, cli, handle))
 }
 
 fn type_into(harness: &mut Harness<'_, RoompeerApp>, field: &str, text: &str) {
@@ -109,6 +109,7 @@ fn window_part() {
     h.run_steps(2);
     type_into(&mut h, "Server", &server);
     type_into(&mut h, "Room", &room);
+    assert_eq!(h.state().form.room, room, "typed into the Room field");
     assert_eq!(h.state().form.server, server, "typed into the Server field");
     h.get_by_label("Connect").click();
     h.step();
@@ -180,7 +181,7 @@ fn a_call_from_the_window_with_a_headless_peer() {
             "--server",
             &server.http(),
             "--room",
-            "gui",
+            "房间 1",
             "--calls",
             "1",
             "--video-size",
@@ -188,7 +189,8 @@ fn a_call_from_the_window_with_a_headless_peer() {
         ],
     )
     .joined();
-    run_inside(&ns, "window_part", "call", &server.http(), "gui");
+    // A Chinese room name: typed, shown and sent (egui's own fonts have no such glyphs).
+    run_inside(&ns, "window_part", "call", &server.http(), "房间 1");
     let r = peer.finish();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(

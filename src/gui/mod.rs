@@ -6,6 +6,7 @@
 //! mode runs ([`crate::headless::run`]) on a background runtime, the window reads its
 //! [`LiveView`], and Leave cancels it as Ctrl-C does.
 
+pub mod fonts;
 pub mod video;
 
 use crate::cli::Cli;
@@ -84,6 +85,16 @@ impl RoompeerApp {
             frame_times: Default::default(),
             frame_times_since: std::time::Instant::now(),
         }
+    }
+
+    /// The window as eframe creates it: with a CJK font, so Chinese room names render.
+    pub fn create(
+        cc: &eframe::CreationContext<'_>,
+        cli: Cli,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        fonts::install_cjk_font(&cc.egui_ctx);
+        Self::new(cli, runtime)
     }
 
     /// The session's state as last shown.
@@ -359,9 +370,9 @@ pub fn run_window(cli: Cli, runtime: tokio::runtime::Handle) -> Result<(), Strin
     eframe::run_native(
         "roompeer",
         options,
-        Box::new(move |_cc| {
+        Box::new(move |cc| {
             let connect = cli.connect;
-            let mut app = RoompeerApp::new(cli, runtime);
+            let mut app = RoompeerApp::create(cc, cli, runtime);
             if connect {
                 app.connect();
             }
