@@ -139,7 +139,7 @@ pub async fn run(opts: RunOptions) -> Report {
             s.finished = true;
             s.error = report.error.clone();
             s.status = match &report.error {
-                Some(_) => format!("ended: {:?}", report.outcome).to_lowercase(),
+                Some(_) => "ended".into(),
                 None => "left the room".into(),
             };
         });
