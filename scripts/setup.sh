@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_packages=(libclang-dev libasound2-dev libvpx-dev cmake nasm pkg-config iproute2)
-test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei)
+build_packages=(libclang-dev libasound2-dev libvpx-dev libwebrtc-audio-processing-dev cmake nasm pkg-config iproute2)
+# pulseaudio: a sound server with null sinks, so the tests play and capture through real
+# devices on a machine without a sound card.
+test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei pulseaudio pulseaudio-utils libasound2-plugins)
 packages=("${build_packages[@]}")
 [ "${1:-}" = build ] || packages+=("${test_packages[@]}")
 

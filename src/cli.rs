@@ -3,6 +3,8 @@
 use crate::call::Settings;
 use crate::config::FileConfig;
 use crate::headless::RunOptions;
+use crate::media::controls::{AudioIn, AudioOut, Devices, MediaControls, VideoIn};
+use crate::media::processing::Switches;
 use crate::media::video::VideoCodec;
 use crate::peer::PeerSettings;
 use crate::peer::media_io::MediaSettings;
@@ -13,6 +15,7 @@ use crate::signaling::{EioVersion, TransportOptions};
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use webrtc::peer_connection::RTCIceServer;
 
@@ -87,9 +90,15 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Video source: `testsrc` (a moving picture that carries a stamp).
-    #[arg(long, value_name = "SOURCE", default_value = "testsrc")]
-    pub video: String,
+    /// Video source: `testsrc` (a moving picture that carries a stamp), `camera` (the first
+    /// camera) or `camera:NAME` (a camera by index or part of its name). Default: `testsrc`
+    /// headless, `camera` in the window (the test picture when there is no camera).
+    #[arg(long, value_name = "SOURCE", value_parser = parse_video)]
+    pub video: Option<VideoIn>,
+
+    /// List cameras, microphones and speakers (JSON) and exit.
+    #[arg(long)]
+    pub list_devices: bool,
 
     /// Video size, WIDTHxHEIGHT.
     #[arg(long, value_name = "WxH", default_value = "640x480", value_parser = parse_size)]
@@ -112,9 +121,36 @@ pub struct Cli {
     #[arg(long, value_name = "CODEC", value_enum)]
     pub video_codec: Option<VideoCodec>,
 
-    /// Audio source: `tone` or `tone:HZ` (default 440 Hz).
-    #[arg(long, value_name = "SOURCE", default_value = "tone", value_parser = parse_tone)]
-    pub audio: f64,
+    /// Audio source: `tone` or `tone:HZ` (default 440 Hz), `mic` (the default microphone),
+    /// `mic:NAME` (a microphone by name, see --list-devices) or `none` (silence). Default:
+    /// `tone` headless, `mic` in the window (silence when there is none).
+    #[arg(long, value_name = "SOURCE", value_parser = parse_audio)]
+    pub audio: Option<AudioIn>,
+
+    /// Play the received audio: `default` (the default speaker), a speaker's name, or `none`.
+    /// Default: `none` headless, `default` in the window (not played when there is none).
+    #[arg(long, value_name = "DEVICE")]
+    pub audio_out: Option<String>,
+
+    /// Start with the microphone muted (silence is sent until unmuted in the window).
+    #[arg(long)]
+    pub mute: bool,
+
+    /// Start with the camera off (black pictures are sent, as a browser does).
+    #[arg(long)]
+    pub camera_off: bool,
+
+    /// Turn off echo cancellation of the microphone.
+    #[arg(long)]
+    pub no_echo_cancellation: bool,
+
+    /// Turn off noise suppression of the microphone.
+    #[arg(long)]
+    pub no_noise_suppression: bool,
+
+    /// Turn off automatic gain control of the microphone.
+    #[arg(long)]
+    pub no_auto_gain: bool,
 
     /// Sender id written into the video (default: from the process id).
     #[arg(long, value_name = "N")]
@@ -219,19 +255,39 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
     Ok((w, h))
 }
 
-fn parse_tone(s: &str) -> Result<f64, String> {
+fn parse_audio(s: &str) -> Result<AudioIn, String> {
+    if s == "none" {
+        return Ok(AudioIn::Silence);
+    }
+    if s == "mic" {
+        return Ok(AudioIn::Mic(None));
+    }
+    if let Some(name) = s.strip_prefix("mic:") {
+        return Ok(AudioIn::Mic(Some(name.to_owned())));
+    }
     let hz = match s.strip_prefix("tone") {
         Some("") => 440.0,
         Some(rest) => rest
             .strip_prefix(':')
             .and_then(|h| h.parse::<f64>().ok())
             .ok_or("expected tone or tone:HZ")?,
-        None => return Err("the only audio source is tone[:HZ]".into()),
+        None => return Err("expected tone[:HZ], mic[:NAME] or none".into()),
     };
     if !(20.0..=20_000.0).contains(&hz) {
         return Err("the tone must be between 20 and 20000 Hz".into());
     }
-    Ok(hz)
+    Ok(AudioIn::Tone(hz))
+}
+
+fn parse_video(s: &str) -> Result<VideoIn, String> {
+    match s {
+        "testsrc" => Ok(VideoIn::TestPattern),
+        "camera" => Ok(VideoIn::Camera(None)),
+        _ => s
+            .strip_prefix("camera:")
+            .map(|c| VideoIn::Camera(Some(c.to_owned())))
+            .ok_or_else(|| "expected testsrc, camera or camera:NAME".into()),
+    }
 }
 
 fn seconds(v: f64, what: &str) -> Result<Duration, String> {
@@ -240,18 +296,52 @@ fn seconds(v: f64, what: &str) -> Result<Duration, String> {
 }
 
 impl Cli {
+    /// The devices and switches these options choose; the window's defaults are the real
+    /// devices, the headless defaults the synthetic ones.
+    pub fn devices(&self) -> (Devices, Switches) {
+        let window = !self.headless;
+        let devices = Devices {
+            audio_in: self.audio.clone().unwrap_or(if window {
+                AudioIn::Mic(None)
+            } else {
+                AudioIn::Tone(440.0)
+            }),
+            audio_out: match self.audio_out.as_deref() {
+                Some("none") => AudioOut::None,
+                Some("default") => AudioOut::Speaker(None),
+                Some(name) => AudioOut::Speaker(Some(name.to_owned())),
+                None if window => AudioOut::Speaker(None),
+                None => AudioOut::None,
+            },
+            video_in: self.video.clone().unwrap_or(if window {
+                VideoIn::Camera(None)
+            } else {
+                VideoIn::TestPattern
+            }),
+        };
+        let switches = Switches {
+            echo_cancellation: !self.no_echo_cancellation,
+            noise_suppression: !self.no_noise_suppression,
+            auto_gain: !self.no_auto_gain,
+        };
+        (devices, switches)
+    }
+
+    /// Live controls starting from these options.
+    pub fn media_controls(&self) -> MediaControls {
+        let (devices, switches) = self.devices();
+        let c = MediaControls::new(devices, switches);
+        c.set_mic_muted(self.mute);
+        c.set_camera_off(self.camera_off);
+        c
+    }
+
     /// Turns the options (and the config file) into what a run needs.
     pub fn run_options(&self) -> Result<RunOptions, String> {
         let file = match &self.config {
             Some(p) => FileConfig::load(p)?,
             None => FileConfig::default(),
         };
-        if self.video != "testsrc" {
-            return Err(format!(
-                "video source {:?} is not available in headless mode; use --video testsrc",
-                self.video
-            ));
-        }
         let configured = self.server.clone().or(file.server.clone());
         // Nothing configured: host a room server here (the embedded default).
         let host = configured.is_none().then(|| ServeOptions {
@@ -341,8 +431,8 @@ impl Cli {
                     height,
                     fps: self.fps,
                     bitrate_bps: self.video_kbps * 1000,
-                    tone_hz: self.audio,
                     sender_id,
+                    controls: Arc::new(self.media_controls()),
                 },
             },
             record: self.record.clone(),
@@ -374,7 +464,11 @@ mod tests {
             (o.peer.media.width, o.peer.media.height, o.peer.media.fps),
             (640, 480, 30)
         );
-        assert_eq!(o.peer.media.tone_hz, 440.0);
+        assert_eq!(
+            o.peer.media.controls.devices().0,
+            Devices::default(),
+            "headless: the test picture and tone, nothing played"
+        );
         assert!(matches!(o.transport.trust, TrustMode::System));
         // No server configured: host one on loopback and join it.
         assert_eq!(o.transport.url.as_str(), "http://127.0.0.1:8080/");
@@ -404,8 +498,25 @@ mod tests {
 
     #[test]
     fn options_are_checked() {
-        assert!(parse(&["--audio", "tone:660"]).is_ok_and(|o| o.peer.media.tone_hz == 660.0));
-        assert!(parse(&["--audio", "mic"]).is_err());
+        assert!(
+            parse(&["--audio", "tone:660"]).is_ok_and(|o| o
+                .peer
+                .media
+                .controls
+                .devices()
+                .0
+                .audio_in
+                == AudioIn::Tone(660.0))
+        );
+        assert!(parse(&["--audio", "mic:USB"]).is_ok_and(|o| {
+            o.peer.media.controls.devices().0.audio_in == AudioIn::Mic(Some("USB".into()))
+        }));
+        assert!(parse(&["--audio", "speaker"]).is_err());
+        assert!(parse(&["--video", "camera:2", "--mute"]).is_ok_and(|o| {
+            let c = &o.peer.media.controls;
+            c.devices().0.video_in == VideoIn::Camera(Some("2".into())) && c.mic_muted()
+        }));
+        assert!(parse(&["--video", "screen"]).is_err());
         assert!(parse(&["--video-size", "641x480"]).is_err());
         assert!(parse(&["--eio", "5"]).is_err());
         assert!(parse(&["--pin-cert", "a", "--insecure"]).is_err());

@@ -175,8 +175,15 @@ async fn run_session(opts: RunOptions) -> Report {
     let (signaling, mut sig_events) = match connect(&opts.transport).await {
         Ok(pair) => pair,
         Err(e) => {
-            report.outcome = match e {
+            report.outcome = match &e {
                 ConnectError::Tls(_) => Outcome::TlsFailed,
+                ConnectError::Untrusted { der, .. } => {
+                    if let Some(v) = &opts.view {
+                        let der = der.clone();
+                        v.update(|s| s.untrusted_certificate = Some(der));
+                    }
+                    Outcome::TlsFailed
+                }
                 ConnectError::Signaling(_) => Outcome::SignalingFailed,
             };
             report.error = Some(e.to_string());
@@ -627,7 +634,11 @@ impl Runner {
         let candidates = dir
             .as_ref()
             .and_then(|d| std::fs::File::create(d.join("candidates.jsonl")).ok());
-        let media = CallMedia::new(dir.clone(), self.view.clone());
+        let media = CallMedia::new(
+            dir.clone(),
+            self.view.clone(),
+            self.opts.peer.media.controls.clone(),
+        );
         let timings = Timings {
             joined: self.joined_at,
             peer_joined: Some(ms_since_start(Instant::now())),
@@ -679,6 +690,12 @@ impl Runner {
             .map(|t| now.duration_since(t).as_secs_f64());
         let video = VideoReport {
             codec: codecs.0.or(r.video_codec.clone()),
+            source: call
+                .media
+                .video_source
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default(),
             received_codec: r.video_codec.clone(),
             decode_errors: r.video_decode_errors,
             sent_frames: call
@@ -715,6 +732,14 @@ impl Runner {
             decode_errors: r.audio_decode_errors,
             dominant_hz: r.dominant_hz(),
             peer_received_packets: receipt.audio_packets,
+            source: call
+                .media
+                .audio_source
+                .lock()
+                .map(|s| s.clone())
+                .unwrap_or_default(),
+            speaker: r.speaker.clone(),
+            playout_underruns: r.playout_underruns,
         };
         let connected = call.connected_at.is_some();
         let media_ok = video.decoded_frames > 0

@@ -3,6 +3,7 @@
 pub mod call;
 pub mod cli;
 pub mod config;
+pub mod devices;
 pub mod gui;
 pub mod headless;
 pub mod live;
@@ -10,4 +11,5 @@ pub mod media;
 pub mod peer;
 pub mod report;
 pub mod server;
+pub mod settings;
 pub mod signaling;

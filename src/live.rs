@@ -29,6 +29,11 @@ pub struct LiveState {
     pub local_frames: u64,
     /// The session is over (left, failed, or stopped).
     pub finished: bool,
+    /// The server's certificate, when it was refused as untrusted (DER): the window asks
+    /// whether to trust it.
+    pub untrusted_certificate: Option<Vec<u8>>,
+    /// A device could not be used (no camera, no microphone, …) and what roompeer does instead.
+    pub device_notice: Option<String>,
 }
 
 /// Shared, lock-protected [`LiveState`].

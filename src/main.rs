@@ -21,6 +21,14 @@ fn main() -> ExitCode {
     if let Some(Command::Serve(args)) = &cli.command {
         return serve(args);
     }
+    if cli.list_devices {
+        let devices = roompeer::devices::DeviceList::query();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&devices).unwrap_or_default()
+        );
+        return ExitCode::SUCCESS;
+    }
     if !cli.headless {
         return window(cli);
     }

@@ -88,6 +88,8 @@ pub struct EventRecord {
 pub struct VideoReport {
     /// The codec we send in, as negotiated (`H264`, `VP8`).
     pub codec: Option<String>,
+    /// What picture we sent: `test picture`, `camera "NAME"`.
+    pub source: String,
     /// The codec of the video we receive.
     pub received_codec: Option<String>,
     /// Frames we encoded and sent.
@@ -135,6 +137,12 @@ pub struct AudioReport {
     pub dominant_hz: Option<f64>,
     /// Audio packets the peer's receiver reports say it got.
     pub peer_received_packets: u64,
+    /// What we sent: `tone 440 Hz`, `microphone "NAME"`, `silence`.
+    pub source: String,
+    /// The speaker that played what we received, if any.
+    pub speaker: Option<String>,
+    /// Times the speaker's playout buffer ran dry.
+    pub playout_underruns: u64,
 }
 
 /// Milestones of a call, in ms since the process started.

@@ -7,6 +7,7 @@
 //! [`LiveView`], and Leave cancels it as Ctrl-C does.
 
 pub mod fonts;
+pub mod i18n;
 pub mod video;
 
 use crate::cli::Cli;

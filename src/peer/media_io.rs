@@ -3,8 +3,12 @@
 //! Encoding and decoding video run on their own threads so that neither the signaling loop nor
 //! the peer connection's driver ever waits for a codec.
 
+use crate::devices::audio::{Microphone, Speaker};
+use crate::devices::camera::CameraCapture;
+use crate::media::controls::{AudioIn, AudioOut, MediaControls, VideoIn};
 use crate::media::frame::I420Frame;
 use crate::media::opus_codec::{OpusDecoder, OpusEncoder};
+use crate::media::processing::{APM_FRAME, AudioProcessor, RenderAnalyzer};
 use crate::media::record::{WavWriter, Y4mWriter};
 use crate::media::testsrc::{Stamp, TestPattern, read_stamp};
 use crate::media::tone::{FRAME_SAMPLES, SAMPLE_RATE, Tone, dominant_hz};
@@ -35,10 +39,10 @@ pub struct MediaSettings {
     pub fps: u32,
     /// Video bit rate.
     pub bitrate_bps: u32,
-    /// Frequency of the test tone.
-    pub tone_hz: f64,
     /// Written into every video frame, so the receiver knows whose picture it sees.
     pub sender_id: u16,
+    /// Sources, sinks, mute and processing, changeable during a call.
+    pub controls: Arc<MediaControls>,
 }
 
 /// What was received and decoded in a call.
@@ -76,6 +80,10 @@ pub struct Received {
     pub audio_decode_errors: u64,
     /// The most recent decoded audio (up to two seconds), for the tone measurement.
     pub audio_tail: Vec<i16>,
+    /// The speaker playing the received audio, if any.
+    pub speaker: Option<String>,
+    /// Times the speaker's playout buffer ran dry.
+    pub playout_underruns: u64,
 }
 
 impl Received {
@@ -108,17 +116,44 @@ pub struct CallMedia {
     pub record_dir: Option<PathBuf>,
     /// Where the window shows the pictures, if there is a window.
     pub view: Option<Arc<crate::live::LiveView>>,
+    /// Sources, sinks, mute and processing.
+    pub controls: Arc<MediaControls>,
+    /// What the microphone's echo canceller must hear of what the speaker plays.
+    render_analyzer: Mutex<Option<RenderAnalyzer>>,
+    /// What is being sent, in words (`tone 440 Hz`, `microphone "default"`, `silence`).
+    pub audio_source: Mutex<String>,
+    /// What picture is being sent, in words.
+    pub video_source: Mutex<String>,
 }
 
 impl CallMedia {
     /// Shared state for a call recorded to `record_dir` (if given) and shown in `view` (if
     /// given).
-    pub fn new(record_dir: Option<PathBuf>, view: Option<Arc<crate::live::LiveView>>) -> Arc<Self> {
+    pub fn new(
+        record_dir: Option<PathBuf>,
+        view: Option<Arc<crate::live::LiveView>>,
+        controls: Arc<MediaControls>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             record_dir,
             view,
+            controls,
             ..Default::default()
         })
+    }
+
+    /// Tells the window about a device problem (and the log).
+    fn device_notice(&self, message: String) {
+        tracing::warn!("{message}");
+        if let Some(v) = &self.view {
+            v.update(|s| s.device_notice = Some(message));
+        }
+    }
+
+    fn set_source(&self, slot: &Mutex<String>, what: String) {
+        if let Ok(mut s) = slot.lock() {
+            *s = what;
+        }
     }
 
     /// A copy of what was received so far.
@@ -228,7 +263,14 @@ pub fn start_video_sender(
             let mut frame = I420Frame::black(settings.width, settings.height);
             let mut next = Instant::now();
             let mut counter = 0u32;
+            let mut source = VideoSource::TestPattern;
+            let mut generation = u64::MAX;
             while !media.stopped() {
+                let g = media.controls.generation();
+                if g != generation {
+                    generation = g;
+                    source = VideoSource::open(&media, settings.width, settings.height, fps);
+                }
                 let now = Instant::now();
                 if next > now {
                     std::thread::sleep(next - now);
@@ -241,7 +283,19 @@ pub fn start_video_sender(
                     counter,
                     sent_ms: unix_ms(),
                 };
-                pattern.render(stamp, &mut frame);
+                if media.controls.camera_off() {
+                    frame = I420Frame::black(settings.width, settings.height);
+                } else {
+                    match &source {
+                        VideoSource::TestPattern => pattern.render(stamp, &mut frame),
+                        VideoSource::Camera(cam) => {
+                            // The newest picture, or the last one again until it comes.
+                            if let Some(f) = cam.take() {
+                                frame = f;
+                            }
+                        }
+                    }
+                }
                 if let Some(v) = &media.view {
                     v.local_frame(&frame);
                 }
@@ -290,49 +344,253 @@ pub fn start_video_sender(
     Ok(())
 }
 
-/// Starts sending the test tone on `track`, one 20 ms Opus packet at a time.
+/// What the video sender sends.
+enum VideoSource {
+    TestPattern,
+    Camera(CameraCapture),
+}
+
+impl VideoSource {
+    /// Opens the chosen source; without a camera, the test picture (and a notice).
+    fn open(media: &CallMedia, width: usize, height: usize, fps: u32) -> Self {
+        let (devices, _) = media.controls.devices();
+        let source = match devices.video_in {
+            VideoIn::TestPattern => Self::TestPattern,
+            VideoIn::Camera(choice) => {
+                match CameraCapture::open(choice.as_deref(), width, height, fps) {
+                    Ok(cam) => Self::Camera(cam),
+                    Err(e) => {
+                        media.device_notice(format!("{e}: sending the test picture instead"));
+                        Self::TestPattern
+                    }
+                }
+            }
+        };
+        let what = match &source {
+            Self::TestPattern => "test picture".to_owned(),
+            Self::Camera(c) => format!("camera {:?}", c.name),
+        };
+        media.set_source(&media.video_source, what);
+        source
+    }
+}
+
+/// What the audio sender sends.
+enum AudioSource {
+    Tone(Tone),
+    Mic(Box<Microphone>, AudioProcessor),
+    Silence,
+}
+
+impl AudioSource {
+    /// Opens the chosen source; without a microphone, silence (and a notice).
+    fn open(media: &CallMedia) -> Self {
+        let (devices, _) = media.controls.devices();
+        if let Ok(mut r) = media.render_analyzer.lock() {
+            *r = None;
+        }
+        let source = match devices.audio_in.clone() {
+            AudioIn::Tone(hz) => Self::Tone(Tone::new(hz)),
+            AudioIn::Silence => Self::Silence,
+            AudioIn::Mic(name) => {
+                let opened = Microphone::open(name.as_deref()).and_then(|mic| {
+                    let apm = AudioProcessor::new(media.controls.switches())?;
+                    Ok((mic, apm))
+                });
+                match opened {
+                    Ok((mic, apm)) => {
+                        if let Ok(mut r) = media.render_analyzer.lock() {
+                            *r = Some(apm.render_analyzer());
+                        }
+                        Self::Mic(Box::new(mic), apm)
+                    }
+                    Err(e) => {
+                        media.device_notice(format!("{e}: sending silence instead"));
+                        Self::Silence
+                    }
+                }
+            }
+        };
+        let what = match &source {
+            Self::Tone(_) => match devices.audio_in {
+                AudioIn::Tone(hz) => format!("tone {hz} Hz"),
+                _ => "tone".into(),
+            },
+            Self::Mic(m, _) => format!("microphone {:?}", m.name),
+            Self::Silence => "silence".into(),
+        };
+        media.set_source(&media.audio_source, what);
+        source
+    }
+
+    /// The next 20 ms frame. Synthetic sources are paced by `next`; a microphone by its own
+    /// clock. `Err` when the microphone went away (the caller falls back to silence).
+    fn read(
+        &mut self,
+        pcm: &mut [i16],
+        scratch: &mut [f32],
+        next: &mut Instant,
+        media: &CallMedia,
+    ) -> Result<(), String> {
+        let pace = |next: &mut Instant| {
+            let now = Instant::now();
+            if *next > now {
+                std::thread::sleep(*next - now);
+            } else if now - *next > Duration::from_millis(100) {
+                *next = now;
+            }
+            *next += Duration::from_millis(20);
+        };
+        match self {
+            Self::Tone(t) => {
+                pace(next);
+                t.fill(pcm);
+            }
+            Self::Silence => {
+                pace(next);
+                pcm.fill(0);
+            }
+            Self::Mic(mic, apm) => {
+                if !mic.read(scratch, Duration::from_millis(200))? {
+                    // The device stalled: keep the stream going with silence.
+                    scratch.fill(0.0);
+                }
+                *next = Instant::now();
+                apm.set_switches(media.controls.switches());
+                for half in scratch.chunks_mut(APM_FRAME) {
+                    apm.process_capture(half);
+                }
+                for (o, s) in pcm.iter_mut().zip(scratch.iter()) {
+                    *o = (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)) as i16;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts sending audio on `track`, one 20 ms Opus packet at a time, from the chosen source,
+/// on a thread of its own.
 pub fn start_audio_sender(
     track: Arc<TrackLocalStaticSample>,
     ssrc: SSRC,
     payload_type: PayloadType,
-    settings: &MediaSettings,
     media: Arc<CallMedia>,
 ) -> Result<(), String> {
+    let runtime = tokio::runtime::Handle::current();
     let mut encoder = OpusEncoder::new()?;
-    let mut tone = Tone::new(settings.tone_hz);
-    tokio::spawn(async move {
-        let period = Duration::from_millis(20);
-        let mut ticker = tokio::time::interval(period);
-        let mut pcm = vec![0i16; FRAME_SAMPLES];
-        loop {
-            tokio::select! {
-                _ = ticker.tick() => {}
-                _ = media.stop.cancelled() => break,
-            }
-            tone.fill(&mut pcm);
-            let packet = match encoder.encode(&pcm) {
-                Ok(p) => p,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    break;
+    let thread_media = media.clone();
+    let handle = std::thread::Builder::new()
+        .name("audio-send".into())
+        .spawn(move || {
+            let media = thread_media;
+            let period = Duration::from_millis(20);
+            let mut pcm = vec![0i16; FRAME_SAMPLES];
+            let mut scratch = vec![0f32; FRAME_SAMPLES];
+            let mut next = Instant::now();
+            let mut source = AudioSource::Silence;
+            let mut generation = u64::MAX;
+            while !media.stopped() {
+                let g = media.controls.generation();
+                if g != generation {
+                    generation = g;
+                    source = AudioSource::open(&media);
                 }
-            };
-            let sample = Sample {
-                data: packet.into(),
-                duration: period,
-                ..Sample::new(Instant::now())
-            };
-            if let Err(e) = track
-                .sample_writer(ssrc, payload_type)
-                .write_sample(&sample)
-                .await
-            {
-                tracing::debug!("audio track write failed: {e}");
+                if let Err(e) = source.read(&mut pcm, &mut scratch, &mut next, &media) {
+                    media.device_notice(format!("{e}: sending silence instead"));
+                    media.set_source(&media.audio_source, "silence".into());
+                    source = AudioSource::Silence;
+                    continue;
+                }
+                if media.controls.mic_muted() {
+                    pcm.fill(0);
+                }
+                let packet = match encoder.encode(&pcm) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        break;
+                    }
+                };
+                let sample = Sample {
+                    data: packet.into(),
+                    duration: period,
+                    ..Sample::new(Instant::now())
+                };
+                runtime.block_on(async {
+                    if let Err(e) = track
+                        .sample_writer(ssrc, payload_type)
+                        .write_sample(&sample)
+                        .await
+                    {
+                        tracing::debug!("audio track write failed: {e}");
+                    }
+                });
+                media.audio_sent.fetch_add(1, Ordering::Relaxed);
             }
-            media.audio_sent.fetch_add(1, Ordering::Relaxed);
-        }
-    });
+        })
+        .map_err(|e| format!("cannot start the audio thread: {e}"))?;
+    media.keep_thread(handle);
     Ok(())
+}
+
+/// Audio the speaker's playout buffer holds before it plays: enough for the network's and the
+/// sound server's jitter, little enough not to be heard as delay.
+const PLAYOUT_TARGET: Duration = Duration::from_millis(60);
+
+/// Plays received audio on the chosen speaker, reopening it when the choice changes.
+struct Playback {
+    speaker: Option<Speaker>,
+    generation: u64,
+    scratch: Vec<f32>,
+}
+
+impl Playback {
+    fn new() -> Self {
+        Self {
+            speaker: None,
+            generation: u64::MAX,
+            scratch: Vec::new(),
+        }
+    }
+
+    fn play(&mut self, pcm: &[i16], media: &CallMedia) {
+        let g = media.controls.generation();
+        if g != self.generation {
+            self.generation = g;
+            self.speaker = None;
+            if let AudioOut::Speaker(name) = media.controls.devices().0.audio_out {
+                // Opening a device blocks for a moment; this task may.
+                match tokio::task::block_in_place(|| Speaker::open(name.as_deref(), PLAYOUT_TARGET))
+                {
+                    Ok(s) => self.speaker = Some(s),
+                    Err(e) => media.device_notice(format!("{e}: not playing the audio")),
+                }
+            }
+            let name = self.speaker.as_ref().map(|s| s.name.clone());
+            if let Ok(mut r) = media.received.lock() {
+                r.speaker = name;
+            }
+        }
+        let Some(speaker) = self.speaker.as_mut() else {
+            return;
+        };
+        self.scratch.clear();
+        self.scratch
+            .extend(pcm.iter().map(|&s| f32::from(s) / f32::from(i16::MAX)));
+        if let Ok(mut r) = media.render_analyzer.lock()
+            && let Some(r) = r.as_mut()
+        {
+            for frame in self.scratch.chunks(APM_FRAME) {
+                r.analyze(frame);
+            }
+        }
+        speaker.play(&self.scratch);
+    }
+
+    fn underruns(&self) -> u64 {
+        self.speaker.as_ref().map_or(0, |s| s.stats().underruns)
+    }
 }
 
 /// Receives a remote track: depacketizes, decodes, measures and records it.
@@ -516,17 +774,22 @@ async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
             .ok()
     });
     const TAIL: usize = 2 * SAMPLE_RATE as usize;
+    let mut playback = Playback::new();
     while let Some(event) = next_event(&track, &media).await {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
         let decoded = decoder.decode(&packet.payload);
+        if let Ok(pcm) = &decoded {
+            playback.play(pcm, &media);
+        }
         let Ok(mut r) = media.received.lock() else {
             break;
         };
         r.audio_packets += 1;
         match decoded {
             Ok(pcm) => {
+                r.playout_underruns = playback.underruns();
                 r.audio_tail.extend_from_slice(pcm);
                 let excess = r.audio_tail.len().saturating_sub(TAIL);
                 r.audio_tail.drain(..excess);

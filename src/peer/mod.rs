@@ -563,7 +563,6 @@ impl Peer {
             self.audio.clone(),
             audio_ssrc,
             audio_codec.payload_type,
-            &self.settings.media,
             self.media.clone(),
         )
     }

@@ -49,6 +49,14 @@ pub enum ConnectError {
     /// The server's certificate was not trusted, or the TLS handshake failed.
     #[error("{0}")]
     Tls(String),
+    /// The server's certificate was not trusted; here it is, for the user to decide on.
+    #[error("{message}")]
+    Untrusted {
+        /// What happened and what to do, for a person.
+        message: String,
+        /// The refused certificate (DER).
+        der: Vec<u8>,
+    },
     /// Anything else: refused, unreachable, wrong protocol, timeout.
     #[error("{0}")]
     Signaling(String),
@@ -137,7 +145,7 @@ fn describe_ws_error(
         } else {
             msg.push_str(" If you trust this server, get its certificate and run again with --pin-cert PATH.");
         }
-        return ConnectError::Tls(msg);
+        return ConnectError::Untrusted { message: msg, der };
     }
     let is_tls = matches!(err, tungstenite::Error::Tls(_))
         || (matches!(&err, tungstenite::Error::Io(e) if e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()).is_some()));

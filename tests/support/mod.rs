@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser_call;
+pub mod pulse;
 #[allow(unused_imports)]
 pub use browser_call::{BrowserCall, CallSeen};
 

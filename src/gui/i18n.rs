@@ -1,0 +1,138 @@
+//! The window's languages: English and Simplified Chinese. Texts are written in English in the
+//! code and looked up here; a text without a translation shows in English.
+
+/// A language of the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub enum Lang {
+    /// English.
+    #[default]
+    #[serde(rename = "en")]
+    En,
+    /// Simplified Chinese.
+    #[serde(rename = "zh")]
+    Zh,
+}
+
+impl Lang {
+    /// The system's language if it is Chinese, else English.
+    pub fn from_system() -> Self {
+        Self::from_locale(&sys_locale::get_locale().unwrap_or_default())
+    }
+
+    /// `zh`, `zh-CN`, `zh_CN.UTF-8`, … are Chinese; everything else is English.
+    pub fn from_locale(locale: &str) -> Self {
+        if locale.to_ascii_lowercase().starts_with("zh") {
+            Self::Zh
+        } else {
+            Self::En
+        }
+    }
+
+    /// The language's own name, for the switch.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::En => "English",
+            Self::Zh => "简体中文",
+        }
+    }
+
+    /// `en` in this language.
+    pub fn tr(self, en: &'static str) -> &'static str {
+        match self {
+            Self::En => en,
+            Self::Zh => zh(en).unwrap_or(en),
+        }
+    }
+
+    /// A state or message from the core in this language: known texts are translated, others
+    /// (an error with details) shown as they are.
+    pub fn tr_owned(self, en: &str) -> String {
+        match self {
+            Self::En => en.to_owned(),
+            Self::Zh => zh(en).map_or_else(|| en.to_owned(), str::to_owned),
+        }
+    }
+}
+
+fn zh(en: &str) -> Option<&'static str> {
+    Some(match en {
+        "Server" => "服务器",
+        "Room" => "房间",
+        "ICE server" => "ICE 服务器",
+        "User" => "用户名",
+        "Password" => "密码",
+        "Connect" => "连接",
+        "Leave" => "离开",
+        "State" => "状态",
+        "Language" => "语言",
+        "Local:" => "本地:",
+        "Remote:" => "远端:",
+        "Offer" => "Offer",
+        "Answer" => "Answer",
+        "Copy" => "复制",
+        "Save" => "保存",
+        "Devices" => "设备",
+        "Camera" => "摄像头",
+        "Microphone" => "麦克风",
+        "Speakers" => "扬声器",
+        "Size" => "分辨率",
+        "Frames/s" => "帧率",
+        "Test picture" => "测试画面",
+        "Test tone" => "测试音",
+        "None" => "无",
+        "Default microphone" => "默认麦克风",
+        "Default speakers" => "默认扬声器",
+        "Refresh" => "刷新",
+        "Mute microphone" => "麦克风静音",
+        "Camera off" => "关闭摄像头",
+        "Echo cancellation" => "回声消除",
+        "Noise suppression" => "噪声抑制",
+        "Auto gain" => "自动增益",
+        "Candidates" => "候选地址",
+        "Statistics" => "统计",
+        "local" => "本地",
+        "remote" => "远端",
+        "Selected pair" => "选中的候选对",
+        "Bitrate (kbit/s)" => "码率 (kbit/s)",
+        "Frames per second" => "每秒帧数",
+        "Round-trip time (ms)" => "往返时延 (ms)",
+        "Packet loss (%)" => "丢包率 (%)",
+        "sent" => "发送",
+        "received" => "接收",
+        "Trust this certificate" => "信任此证书",
+        "Do not trust" => "不信任",
+        "The server's certificate is not trusted" => "服务器证书不受信任",
+        "Fingerprint (SHA-256)" => "指纹 (SHA-256)",
+        "Subject" => "主题",
+        "Valid from" => "有效期自",
+        "Valid until" => "有效期至",
+        "not connected" => "未连接",
+        "connecting to the signaling server" => "正在连接信令服务器",
+        "joining the room" => "正在加入房间",
+        "in the room, waiting for a peer" => "已在房间中，等待对方",
+        "a peer is here: negotiating the call" => "对方已加入：正在协商通话",
+        "in a call" => "通话中",
+        "signaling lost: reconnecting" => "信令连接中断：正在重连",
+        "leaving the room" => "正在离开房间",
+        "left the room" => "已离开房间",
+        "ended" => "已结束",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn follows_the_locale_and_falls_back_to_english() {
+        assert_eq!(Lang::from_locale("zh_CN.UTF-8"), Lang::Zh);
+        assert_eq!(Lang::from_locale("zh-Hans-CN"), Lang::Zh);
+        assert_eq!(Lang::from_locale("en_US.UTF-8"), Lang::En);
+        assert_eq!(Lang::from_locale(""), Lang::En);
+        assert_eq!(Lang::Zh.tr("Connect"), "连接");
+        assert_eq!(Lang::Zh.tr("no such text"), "no such text");
+        assert_eq!(Lang::En.tr("Connect"), "Connect");
+        assert_eq!(Lang::Zh.tr_owned("in a call"), "通话中");
+    }
+}
