@@ -96,6 +96,10 @@ pub struct Cli {
     #[arg(long, value_name = "SOURCE", value_parser = parse_video)]
     pub video: Option<VideoIn>,
 
+    /// The window's language: `en` or `zh` (Simplified Chinese). Default: the system's.
+    #[arg(long, value_name = "LANG", value_parser = parse_lang)]
+    pub lang: Option<crate::gui::i18n::Lang>,
+
     /// List cameras, microphones and speakers (JSON) and exit.
     #[arg(long)]
     pub list_devices: bool,
@@ -239,7 +243,8 @@ fn parse_eio(s: &str) -> Result<EioVersion, String> {
     }
 }
 
-fn parse_size(s: &str) -> Result<(usize, usize), String> {
+/// Reads a `--video-size` value.
+pub fn parse_size(s: &str) -> Result<(usize, usize), String> {
     let (w, h) = s
         .split_once(['x', 'X'])
         .ok_or("expected WIDTHxHEIGHT, e.g. 640x480")?;
@@ -255,7 +260,16 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
     Ok((w, h))
 }
 
-fn parse_audio(s: &str) -> Result<AudioIn, String> {
+fn parse_lang(s: &str) -> Result<crate::gui::i18n::Lang, String> {
+    match s {
+        "en" => Ok(crate::gui::i18n::Lang::En),
+        "zh" | "zh-CN" | "zh_CN" => Ok(crate::gui::i18n::Lang::Zh),
+        _ => Err("expected en or zh".into()),
+    }
+}
+
+/// Reads an `--audio` value.
+pub fn parse_audio(s: &str) -> Result<AudioIn, String> {
     if s == "none" {
         return Ok(AudioIn::Silence);
     }
@@ -279,7 +293,8 @@ fn parse_audio(s: &str) -> Result<AudioIn, String> {
     Ok(AudioIn::Tone(hz))
 }
 
-fn parse_video(s: &str) -> Result<VideoIn, String> {
+/// Reads a `--video` value.
+pub fn parse_video(s: &str) -> Result<VideoIn, String> {
     match s {
         "testsrc" => Ok(VideoIn::TestPattern),
         "camera" => Ok(VideoIn::Camera(None)),

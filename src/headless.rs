@@ -82,6 +82,8 @@ struct LiveCall {
     candidates: Option<std::fs::File>,
     timings: Timings,
     connected_at: Option<Instant>,
+    /// Counters at the last stats sample: bytes sent, received, frames sent, decoded, when.
+    last_sample: Option<(u64, u64, u64, u64, Instant)>,
 }
 
 impl LiveCall {
@@ -214,6 +216,9 @@ async fn run_session(opts: RunOptions) -> Report {
     let mut stop_requests = stop_signals();
     // While signaling is down, the connection is tried again with a growing pause.
     let mut reconnect = Reconnect::default();
+    // The window's plots: one sample a second.
+    let mut stats_tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let finish = loop {
         if let Some(f) = runner.drain().await {
             break f;
@@ -268,6 +273,7 @@ async fn run_session(opts: RunOptions) -> Report {
             }
             Some(input) = runner.inputs.1.recv() => runner.pending.push_back(input),
             _ = sleep_until_opt(deadline) => runner.pending.push_back(Input::Timeout),
+            _ = stats_tick.tick(), if runner.view.is_some() => runner.sample_stats().await,
             _ = stop_requests.recv() => {
                 tracing::info!("stop requested: leaving the room");
                 runner.pending.push_back(Input::Stop);
@@ -410,6 +416,41 @@ struct Runner {
 }
 
 impl Runner {
+    /// Samples the connected call's figures for the window's plots.
+    async fn sample_stats(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(view) = self.view.clone() else {
+            return;
+        };
+        for call in self.calls.values_mut() {
+            let (Some(connected), Some(peer)) = (call.connected_at, call.peer.as_ref()) else {
+                continue;
+            };
+            let m = &call.media;
+            let now = (
+                m.bytes_sent.load(Relaxed),
+                m.bytes_received.load(Relaxed),
+                m.video_sent.load(Relaxed),
+                m.received().decoded_frames,
+                Instant::now(),
+            );
+            let (link_rtt, loss) = peer.link_stats().await;
+            if let Some(prev) = call.last_sample.replace(now) {
+                let secs = now.4.duration_since(prev.4).as_secs_f64().max(0.001);
+                let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
+                view.stats(crate::live::StatsSample {
+                    t: now.4.duration_since(connected).as_secs_f64(),
+                    kbps_out: per_sec(now.0, prev.0) * 8.0 / 1000.0,
+                    kbps_in: per_sec(now.1, prev.1) * 8.0 / 1000.0,
+                    fps_out: per_sec(now.2, prev.2),
+                    fps_in: per_sec(now.3, prev.3),
+                    rtt_ms: link_rtt,
+                    loss_pct: loss,
+                });
+            }
+        }
+    }
+
     fn show(&self, change: impl FnOnce(&mut crate::live::LiveState)) {
         if let Some(v) = &self.view {
             v.update(change);
@@ -453,6 +494,9 @@ impl Runner {
             Input::LocalCandidate(id, c) => {
                 if let Some(call) = self.calls.get_mut(id) {
                     call.log_candidate("local", &c.candidate);
+                }
+                if let Some(v) = &self.view {
+                    v.candidate("local", &c.candidate);
                 }
             }
             Input::PeerError(id, why) => {
@@ -556,6 +600,9 @@ impl Runner {
                 if let Some(call) = self.calls.get_mut(&id) {
                     call.log_candidate("remote", &c.candidate);
                 }
+                if let Some(v) = &self.view {
+                    v.candidate("remote", &c.candidate);
+                }
                 if let Some(p) = self.peer(id)
                     && let Err(e) = p.add_candidate(&c).await
                 {
@@ -621,6 +668,11 @@ impl Runner {
 
     async fn start_call(&mut self, id: CallId, role: Role) {
         self.event("call_started", Some(format!("call {} as {role:?}", id.0)));
+        // A new call: the window's candidate list and plots start afresh.
+        self.show(|s| {
+            s.candidates.clear();
+            s.stats.clear();
+        });
         let dir = self
             .opts
             .record
@@ -662,6 +714,7 @@ impl Runner {
                 candidates,
                 timings,
                 connected_at: None,
+                last_sample: None,
             },
         );
     }

@@ -32,9 +32,76 @@ pub struct LiveState {
     /// The server's certificate, when it was refused as untrusted (DER): the window asks
     /// whether to trust it.
     pub untrusted_certificate: Option<Vec<u8>>,
+    /// Local and remote ICE candidates of the current call, as they trickled in.
+    pub candidates: Vec<CandidateRow>,
+    /// One sample a second of the current call's figures (the last two minutes).
+    pub stats: std::collections::VecDeque<StatsSample>,
     /// A device could not be used (no camera, no microphone, …) and what roompeer does instead.
-    pub device_notice: Option<String>,
+    pub device_notices: Vec<String>,
 }
+
+/// One ICE candidate, as the WebRTC trickle-ICE sample page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CandidateRow {
+    /// `local` or `remote`.
+    pub side: &'static str,
+    /// `host`, `srflx`, `prflx` or `relay`.
+    pub kind: String,
+    /// `udp` or `tcp`.
+    pub protocol: String,
+    /// An IP address or an mDNS `.local` name.
+    pub address: String,
+    /// The port.
+    pub port: u16,
+    /// The ICE priority.
+    pub priority: u32,
+    /// The candidate line as sent.
+    pub raw: String,
+}
+
+impl CandidateRow {
+    /// Reads `candidate:FOUNDATION COMPONENT PROTOCOL PRIORITY ADDRESS PORT typ TYPE …`;
+    /// `None` for anything else (an end-of-candidates marker, garbage from the network).
+    pub fn parse(side: &'static str, line: &str) -> Option<Self> {
+        let body = line.trim().strip_prefix("a=").unwrap_or(line.trim());
+        let body = body.strip_prefix("candidate:")?;
+        let f: Vec<&str> = body.split_ascii_whitespace().collect();
+        if f.len() < 8 || f[6] != "typ" {
+            return None;
+        }
+        Some(Self {
+            side,
+            kind: f[7].to_owned(),
+            protocol: f[2].to_ascii_lowercase(),
+            address: f[4].to_owned(),
+            port: f[5].parse().ok()?,
+            priority: f[3].parse().ok()?,
+            raw: line.to_owned(),
+        })
+    }
+}
+
+/// A call's figures over one second.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StatsSample {
+    /// Seconds since the call connected.
+    pub t: f64,
+    /// Media sent, kbit/s (RTP payload).
+    pub kbps_out: f64,
+    /// Media received, kbit/s (RTP payload).
+    pub kbps_in: f64,
+    /// Video frames sent per second.
+    pub fps_out: f64,
+    /// Video frames decoded per second.
+    pub fps_in: f64,
+    /// Round-trip time from the peer's reception reports, ms.
+    pub rtt_ms: Option<f64>,
+    /// Share of our video the peer reports lost, %.
+    pub loss_pct: f64,
+}
+
+/// Samples kept for the plots.
+pub const STATS_KEPT: usize = 120;
 
 /// Shared, lock-protected [`LiveState`].
 #[derive(Debug, Default)]
@@ -71,6 +138,23 @@ impl LiveView {
         });
     }
 
+    /// A candidate trickled in (unparsable ones are not listed).
+    pub fn candidate(&self, side: &'static str, line: &str) {
+        if let Some(row) = CandidateRow::parse(side, line) {
+            self.update(|s| s.candidates.push(row));
+        }
+    }
+
+    /// A second's figures.
+    pub fn stats(&self, sample: StatsSample) {
+        self.update(|s| {
+            s.stats.push_back(sample);
+            while s.stats.len() > STATS_KEPT {
+                s.stats.pop_front();
+            }
+        });
+    }
+
     /// A new local picture.
     pub fn local_frame(&self, frame: &I420Frame) {
         let frame = Arc::new(frame.clone());
@@ -78,5 +162,40 @@ impl LiveView {
             s.local_frame = Some(frame);
             s.local_frames += 1;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_candidates_as_browsers_send_them() {
+        let c = CandidateRow::parse(
+            "remote",
+            "candidate:842163049 1 udp 1677729535 203.0.113.7 46154 typ srflx raddr 10.0.0.2 rport 46154 generation 0",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                c.kind.as_str(),
+                c.protocol.as_str(),
+                c.address.as_str(),
+                c.port,
+                c.priority
+            ),
+            ("srflx", "udp", "203.0.113.7", 46154, 1677729535)
+        );
+        let m = CandidateRow::parse(
+            "remote",
+            "candidate:1 1 UDP 2122260223 4b1c2f3e-1111-2222-3333-444455556666.local 50000 typ host",
+        )
+        .unwrap();
+        assert_eq!((m.protocol.as_str(), m.kind.as_str()), ("udp", "host"));
+        assert!(CandidateRow::parse("remote", "").is_none());
+        assert!(CandidateRow::parse("remote", "candidate:1 1 udp x 1.2.3.4 5 typ host").is_none());
+        assert!(
+            CandidateRow::parse("remote", "candidate:1 1 udp 1 1.2.3.4 99999 typ host").is_none()
+        );
     }
 }

@@ -20,10 +20,13 @@ const SERVER: &str = "ROOMPEER_GUI_SERVER";
 const ROOM: &str = "ROOMPEER_GUI_ROOM";
 
 /// Runs `test` of this binary inside `ns` with the scenario's environment; panics if it fails.
-fn run_inside(ns: &Netns, test: &str, scenario: &str, server: &str, room: &str) {
+/// The window keeps its settings in `config`.
+fn run_inside(ns: &Netns, config: &std::path::Path, scenario: &str, server: &str, room: &str) {
+    let test = "window_part";
     let out = ns
         .command(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env("ROOMPEER_CONFIG_DIR", config)
         .env(SCENARIO, scenario)
         .env(SERVER, server)
         .env(ROOM, room)
@@ -107,10 +110,25 @@ fn window_part() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut h = window(&runtime, &[]);
     h.run_steps(2);
-    type_into(&mut h, "Server", &server);
-    type_into(&mut h, "Room", &room);
-    assert_eq!(h.state().form.room, room, "typed into the Room field");
-    assert_eq!(h.state().form.server, server, "typed into the Server field");
+    if scenario.starts_with("certificate-") {
+        // A later run: the fields come from the saved settings.
+        assert_eq!(h.state().form.server, server, "the server was remembered");
+        assert_eq!(h.state().form.room, room, "the room was remembered");
+        assert_eq!(
+            h.state().form.ice_pass,
+            "s3cret",
+            "the password was remembered"
+        );
+    } else {
+        type_into(&mut h, "Server", &server);
+        type_into(&mut h, "Room", &room);
+        assert_eq!(h.state().form.room, room, "typed into the Room field");
+        assert_eq!(h.state().form.server, server, "typed into the Server field");
+    }
+    if scenario == "certificate" {
+        // (A password field is not a text input to accesskit; set it as typing would.)
+        h.state_mut().form.ice_pass = "s3cret".into();
+    }
     h.get_by_label("Connect").click();
     h.step();
     match scenario.as_str() {
@@ -130,8 +148,50 @@ fn window_part() {
             // The panes are in the window, with their buttons.
             h.get_by_label("Copy Offer");
             h.get_by_label("Save Answer");
-            assert!(!h.state().connected() || h.query_by_label("Leave").is_some());
-            h.get_by_label("Leave").click();
+            // The candidates as they trickled, and a few seconds of figures for the plots.
+            step_until(
+                &mut h,
+                "the call's figures",
+                Duration::from_secs(10),
+                |app| app.state().stats.len() >= 3,
+            );
+            let s = h.state().state().clone();
+            for side in ["local", "remote"] {
+                assert!(
+                    s.candidates
+                        .iter()
+                        .any(|c| c.side == side && c.kind == "host" && c.port > 0),
+                    "a {side} host candidate is listed: {:?}",
+                    s.candidates
+                );
+            }
+            let last = s.stats.back().unwrap();
+            assert!(last.fps_in > 10.0 && last.kbps_in > 10.0, "{last:?}");
+            assert!(last.fps_out > 10.0 && last.kbps_out > 10.0, "{last:?}");
+            assert!(
+                s.stats.iter().any(|x| x.rtt_ms.is_some_and(|r| r < 1000.0)),
+                "a round-trip time from the peer's reports: {:?}",
+                s.stats
+            );
+            // No camera here: said in the window, and the test picture is sent instead.
+            let notice = s
+                .device_notices
+                .iter()
+                .find(|n| n.contains("no camera"))
+                .unwrap_or_else(|| panic!("{:?}", s.device_notices))
+                .clone();
+            h.get_by_label(&notice);
+            // Mute and camera off during the call.
+            h.get_by_label("Mute microphone").click();
+            h.get_by_label("Camera off").click();
+            h.step();
+            assert!(h.state().controls.mic_muted() && h.state().controls.camera_off());
+            // The window in Chinese: Leave is 离开.
+            h.state_mut().lang = roompeer::gui::i18n::Lang::Zh;
+            h.run_steps(2);
+            assert!(h.query_by_label("Leave").is_none());
+            h.get_by_label("设备");
+            h.get_by_label("离开").click();
             step_until(
                 &mut h,
                 "the end of the session",
@@ -163,6 +223,59 @@ fn window_part() {
                 "the window says how to trust it: {error}"
             );
             h.get_by_label(&error);
+            // The window asks, showing what to check.
+            step_until(&mut h, "the question", Duration::from_secs(5), |app| {
+                app.cert_question.is_some()
+            });
+            let q = h.state().cert_question.clone().unwrap();
+            assert!(q.changed_from.is_none());
+            assert!(error.contains(&q.info.fingerprint), "{error}");
+            assert!(
+                q.info.subject.contains("O=") && !q.info.not_after.is_empty(),
+                "{:?}",
+                q.info
+            );
+            h.get_by_label(&q.info.fingerprint);
+            h.get_by_label("Trust this certificate").click();
+            // Pinned: connected and in the room.
+            step_until(&mut h, "the room", Duration::from_secs(20), |app| {
+                app.state().status == "in the room, waiting for a peer"
+            });
+            h.get_by_label("Leave").click();
+            step_until(&mut h, "the end", Duration::from_secs(10), |app| {
+                app.state().finished
+            });
+            assert_eq!(h.state().state().error, None);
+        }
+        "certificate-remembered" => {
+            // Trusted before: no question.
+            step_until(&mut h, "the room", Duration::from_secs(20), |app| {
+                app.state().status == "in the room, waiting for a peer"
+            });
+            assert!(h.state().cert_question.is_none());
+            h.get_by_label("Leave").click();
+            step_until(&mut h, "the end", Duration::from_secs(10), |app| {
+                app.state().finished
+            });
+        }
+        "certificate-changed" => {
+            step_until(&mut h, "the question", Duration::from_secs(20), |app| {
+                app.cert_question.is_some()
+            });
+            let q = h.state().cert_question.clone().unwrap();
+            let old = q.changed_from.clone().expect("the change is noticed");
+            assert_ne!(old, q.info.fingerprint);
+            // A new window is measured in its first frame and shown in the next.
+            h.run_steps(2);
+            assert!(
+                h.query_by_label("Trust this certificate").is_none(),
+                "no one-click accept"
+            );
+            h.get_by_label_contains("HAS CHANGED");
+            h.get_by_label("Do not trust").click();
+            h.step();
+            assert!(h.state().cert_question.is_none());
+            assert!(h.state().state().error.is_some());
         }
         other => panic!("unknown scenario {other}"),
     }
@@ -190,7 +303,7 @@ fn a_call_from_the_window_with_a_headless_peer() {
     )
     .joined();
     // A Chinese room name: typed, shown and sent (egui's own fonts have no such glyphs).
-    run_inside(&ns, "window_part", "call", &server.http(), "房间 1");
+    run_inside(&ns, &dir.join("config"), "call", &server.http(), "房间 1");
     let r = peer.finish();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
@@ -233,9 +346,47 @@ fn room_full_and_a_refused_certificate_are_said_in_the_window() {
         &b_args.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .joined();
-    run_inside(&ns, "window_part", "full", &server.http(), "busy");
-    // The seed's self-signed certificate, not pinned: refused, with the way to trust it.
-    run_inside(&ns, "window_part", "certificate", &server.https(), "any");
+    run_inside(
+        &ns,
+        &dir.join("config-full"),
+        "full",
+        &server.http(),
+        "busy",
+    );
+    // The seed's self-signed certificate, not pinned: refused, with the way to trust it; the
+    // window asks, and trusting pins it.
+    let config = dir.join("config");
+    run_inside(&ns, &config, "certificate", &server.https(), "any");
+    // The settings: the password readable by the user alone, and not in settings.toml.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(config.join("turn-password"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let settings = std::fs::read_to_string(config.join("settings.toml")).unwrap();
+        assert!(
+            !settings.contains("s3cret") && settings.contains("[pins]"),
+            "{settings}"
+        );
+    }
+    // The next run remembers the server, room, password and certificate.
+    run_inside(
+        &ns,
+        &config,
+        "certificate-remembered",
+        &server.https(),
+        "any",
+    );
+    // The server's certificate "changes" (the pinned file now holds another): refused loudly.
+    let pins: Vec<_> = std::fs::read_dir(config.join("pins"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(pins.len(), 1);
+    std::fs::copy(&serve_cert().cert, pins[0].path()).unwrap();
+    run_inside(&ns, &config, "certificate-changed", &server.https(), "any");
     a.terminate();
     b.terminate();
     let _ = (a.finish(), b.finish());

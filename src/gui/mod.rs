@@ -6,17 +6,37 @@
 //! mode runs ([`crate::headless::run`]) on a background runtime, the window reads its
 //! [`LiveView`], and Leave cancels it as Ctrl-C does.
 
+pub mod devices;
 pub mod fonts;
 pub mod i18n;
+pub mod tester;
 pub mod video;
 
 use crate::cli::Cli;
 use crate::live::{LiveState, LiveView};
+use crate::media::controls::MediaControls;
 use crate::report::Report;
+use crate::settings::{Settings, SettingsStore, server_key};
+use crate::signaling::tls;
 use eframe::egui;
+use i18n::Lang;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+
+/// A refused certificate the window asks about.
+#[derive(Debug, Clone)]
+pub struct CertQuestion {
+    /// `host:port` of the server.
+    pub server: String,
+    /// The certificate (DER).
+    pub der: Vec<u8>,
+    /// What the user checks.
+    pub info: tls::CertificateInfo,
+    /// The fingerprint of the certificate trusted before for this server: the certificate
+    /// changed, which is refused loudly and cannot be accepted with one click.
+    pub changed_from: Option<String>,
+}
 
 /// What the user types in, as the seed page's fields.
 #[derive(Debug, Clone, Default)]
@@ -61,11 +81,78 @@ pub struct RoompeerApp {
     /// 10 s, so a tester sees what the window costs during a call.
     frame_times: (u64, std::time::Duration, std::time::Duration),
     frame_times_since: std::time::Instant,
+    /// The window's language.
+    pub lang: Lang,
+    /// Where settings are kept (none when the platform has no config directory).
+    store: Option<SettingsStore>,
+    settings: Settings,
+    /// Devices, mute and processing, shared with the running session's media threads.
+    pub controls: Arc<MediaControls>,
+    scan: devices::DeviceScan,
+    /// The refused certificate being asked about.
+    pub cert_question: Option<CertQuestion>,
+    /// The session whose refused certificate was already asked about.
+    asked: bool,
 }
 
 impl RoompeerApp {
     /// A window for these options, running sessions on `runtime`.
     pub fn new(cli: Cli, runtime: tokio::runtime::Handle) -> Self {
+        Self::with_store(cli, runtime, SettingsStore::default_location())
+    }
+
+    /// A window whose settings live in `store`. What the command line gives wins over them.
+    pub fn with_store(
+        mut cli: Cli,
+        runtime: tokio::runtime::Handle,
+        store: Option<SettingsStore>,
+    ) -> Self {
+        let settings = store.as_ref().map(SettingsStore::load).unwrap_or_default();
+        let saved = |v: &String| Some(v.clone()).filter(|v| !v.is_empty());
+        cli.server = cli.server.clone().or_else(|| saved(&settings.server));
+        cli.room = cli.room.clone().or_else(|| saved(&settings.room));
+        if cli.ice.is_empty()
+            && let Some(u) = saved(&settings.ice_url)
+        {
+            cli.ice = vec![u];
+        }
+        cli.ice_user = cli.ice_user.clone().or_else(|| saved(&settings.ice_user));
+        cli.ice_pass = cli
+            .ice_pass
+            .clone()
+            .or_else(|| store.as_ref().and_then(SettingsStore::password));
+        if cli.video.is_none() {
+            cli.video = settings
+                .video
+                .as_deref()
+                .and_then(|v| crate::cli::parse_video(v).ok());
+        }
+        if cli.audio.is_none() {
+            cli.audio = settings
+                .audio
+                .as_deref()
+                .and_then(|v| crate::cli::parse_audio(v).ok());
+        }
+        if cli.audio_out.is_none() {
+            cli.audio_out = settings.audio_out.clone();
+        }
+        if let Some(size) = settings
+            .video_size
+            .as_deref()
+            .and_then(|s| crate::cli::parse_size(s).ok())
+            && cli.video_size == (640, 480)
+        {
+            cli.video_size = size;
+        }
+        if let Some(fps) = settings.fps.filter(|f| (1..=60).contains(f))
+            && cli.fps == 30
+        {
+            cli.fps = fps;
+        }
+        cli.no_echo_cancellation |= settings.echo_cancellation == Some(false);
+        cli.no_noise_suppression |= settings.noise_suppression == Some(false);
+        cli.no_auto_gain |= settings.auto_gain == Some(false);
+        let lang = cli.lang.or(settings.lang).unwrap_or_else(Lang::from_system);
         let form = Form {
             server: cli.server.clone().unwrap_or_default(),
             room: cli.room.clone().unwrap_or_default(),
@@ -73,6 +160,7 @@ impl RoompeerApp {
             ice_user: cli.ice_user.clone().unwrap_or_default(),
             ice_pass: cli.ice_pass.clone().unwrap_or_default(),
         };
+        let controls = Arc::new(cli.media_controls());
         Self {
             cli,
             form,
@@ -85,7 +173,101 @@ impl RoompeerApp {
             connect_pressed: None,
             frame_times: Default::default(),
             frame_times_since: std::time::Instant::now(),
+            lang,
+            store,
+            settings,
+            controls,
+            scan: devices::DeviceScan::start(),
+            cert_question: None,
+            asked: false,
         }
+    }
+
+    /// Keeps the fields, devices and language for the next run.
+    pub fn save_settings(&mut self) {
+        let Some(store) = &self.store else {
+            return;
+        };
+        let (devices, _) = self.controls.devices();
+        let (video, audio, audio_out) = devices::as_args(&devices);
+        let sw = self.controls.switches();
+        let s = &mut self.settings;
+        s.server = self.form.server.trim().to_owned();
+        s.room = self.form.room.clone();
+        s.ice_url = self.form.ice_url.trim().to_owned();
+        s.ice_user = self.form.ice_user.trim().to_owned();
+        s.video = Some(video);
+        s.audio = Some(audio);
+        s.audio_out = Some(audio_out);
+        s.video_size = Some(format!(
+            "{}x{}",
+            self.cli.video_size.0, self.cli.video_size.1
+        ));
+        s.fps = Some(self.cli.fps);
+        s.echo_cancellation = Some(sw.echo_cancellation);
+        s.noise_suppression = Some(sw.noise_suppression);
+        s.auto_gain = Some(sw.auto_gain);
+        s.lang = Some(self.lang);
+        let result = store
+            .save(&self.settings)
+            .and_then(|()| store.save_password(&self.form.ice_pass));
+        if let Err(e) = result {
+            tracing::warn!("{e}");
+            self.notice = Some(e);
+        }
+    }
+
+    /// Trusts the certificate asked about: pins it for its server, remembers it, connects.
+    pub fn trust_certificate(&mut self) {
+        let Some(q) = self.cert_question.take() else {
+            return;
+        };
+        let Some(store) = &self.store else {
+            self.notice = Some("no config directory to keep the certificate in".into());
+            return;
+        };
+        match store.save_pin(&q.server, &tls::to_pem(&q.der)) {
+            Ok(path) => {
+                tracing::info!(server = %q.server, fingerprint = %q.info.fingerprint, "certificate trusted and pinned");
+                self.settings.pins.insert(q.server, path);
+                self.save_settings();
+                self.connect();
+            }
+            Err(e) => self.notice = Some(e),
+        }
+    }
+
+    /// Forgets the certificate trusted for the server asked about (after it changed).
+    pub fn forget_certificate(&mut self) {
+        if let Some(q) = self.cert_question.take() {
+            self.settings.pins.remove(&q.server);
+            self.save_settings();
+        }
+    }
+
+    /// After a refusal: asks about the certificate once per session.
+    fn ask_about_certificate(&mut self) {
+        if self.asked || self.cert_question.is_some() {
+            return;
+        }
+        let (Some(der), Some(server)) = (
+            self.shown.untrusted_certificate.clone(),
+            server_key(&self.form.server),
+        ) else {
+            return;
+        };
+        self.asked = true;
+        let changed_from = self.settings.pins.get(&server).map(|path| {
+            tls::read_certificate(path)
+                .map(|c| tls::fingerprint(&c))
+                .unwrap_or_else(|e| format!("(unreadable: {e})"))
+        });
+        self.cert_question = Some(CertQuestion {
+            server,
+            info: tls::describe(&der),
+            der,
+            changed_from,
+        });
     }
 
     /// The window as eframe creates it: with a CJK font, so Chinese room names render.
@@ -117,6 +299,16 @@ impl RoompeerApp {
         cli.ice = trimmed(&self.form.ice_url).into_iter().collect();
         cli.ice_user = trimmed(&self.form.ice_user);
         cli.ice_pass = Some(self.form.ice_pass.clone()).filter(|p| !p.is_empty());
+        // A certificate the user trusted for this server, unless the command line says how
+        // to trust it.
+        if cli.ca_cert.is_none()
+            && cli.pin_cert.is_none()
+            && !cli.insecure
+            && let Some(pin) =
+                server_key(&self.form.server).and_then(|k| self.settings.pins.get(&k))
+        {
+            cli.pin_cert = Some(pin.clone());
+        }
         let mut opts = match cli.run_options() {
             Ok(o) => o,
             Err(e) => {
@@ -128,7 +320,11 @@ impl RoompeerApp {
         let stop = CancellationToken::new();
         opts.view = Some(view.clone());
         opts.stop = Some(stop.clone());
+        opts.peer.media.controls = self.controls.clone();
         self.notice = None;
+        self.asked = false;
+        self.cert_question = None;
+        self.save_settings();
         self.shown = LiveState {
             status: "connecting to the signaling server".into(),
             ..Default::default()
@@ -159,6 +355,9 @@ impl RoompeerApp {
                 task.abort();
             }
         }
+        if self.shown.finished {
+            self.ask_about_certificate();
+        }
     }
 
     fn save(&mut self, name: &str, sdp: &str) {
@@ -183,6 +382,8 @@ impl RoompeerApp {
 
     fn controls(&mut self, ui: &mut egui::Ui) {
         let editable = !self.connected();
+        let lang = self.lang;
+        let t = |s| lang.tr(s);
         egui::Grid::new("connection").num_columns(2).show(ui, |ui| {
             let field = |ui: &mut egui::Ui, label: &str, value: &mut String, hint: &str| {
                 let l = ui.label(label);
@@ -197,24 +398,24 @@ impl RoompeerApp {
             };
             field(
                 ui,
-                "Server",
+                t("Server"),
                 &mut self.form.server,
                 "https://host:port (empty: host a room server here)",
             );
             field(
                 ui,
-                "Room",
+                t("Room"),
                 &mut self.form.room,
                 "empty: the seed page's room",
             );
             field(
                 ui,
-                "ICE server",
+                t("ICE server"),
                 &mut self.form.ice_url,
                 "turn:host:3478 or stun:host:3478",
             );
-            field(ui, "User", &mut self.form.ice_user, "TURN user");
-            let l = ui.label("Password");
+            field(ui, t("User"), &mut self.form.ice_user, "TURN user");
+            let l = ui.label(t("Password"));
             ui.add_enabled(
                 editable,
                 egui::TextEdit::singleline(&mut self.form.ice_pass)
@@ -226,24 +427,44 @@ impl RoompeerApp {
         });
         ui.horizontal(|ui| {
             if ui
-                .add_enabled(!self.connected(), egui::Button::new("Connect"))
+                .add_enabled(!self.connected(), egui::Button::new(t("Connect")))
                 .clicked()
             {
                 self.connect();
             }
             if ui
-                .add_enabled(self.connected(), egui::Button::new("Leave"))
+                .add_enabled(self.connected(), egui::Button::new(t("Leave")))
                 .clicked()
             {
                 self.leave();
             }
             let status = if self.session.is_some() {
-                self.shown.status.as_str()
+                lang.tr_owned(&self.shown.status)
             } else {
-                "not connected"
+                t("not connected").to_owned()
             };
-            ui.label(format!("State: {status}"));
+            ui.label(format!("{}: {status}", t("State")));
+            ui.separator();
+            let label = ui.label(t("Language"));
+            egui::ComboBox::from_id_salt("language")
+                .selected_text(self.lang.name())
+                .show_ui(ui, |ui| {
+                    for l in [Lang::En, Lang::Zh] {
+                        ui.selectable_value(&mut self.lang, l, l.name());
+                    }
+                })
+                .response
+                .labelled_by(label.id);
         });
+        egui::CollapsingHeader::new(t("Devices"))
+            .default_open(true)
+            .show(ui, |ui| {
+                let size_fps = editable.then_some((&mut self.cli.video_size, &mut self.cli.fps));
+                devices::show(ui, lang, &self.controls, &self.scan, size_fps);
+            });
+        for n in &self.shown.device_notices {
+            ui.colored_label(ui.visuals().warn_fg_color, n);
+        }
         if let Some(e) = &self.shown.error {
             ui.colored_label(ui.visuals().error_fg_color, e);
         }
@@ -273,6 +494,8 @@ impl RoompeerApp {
                 t.elapsed().as_millis()
             );
         }
+        let lang = self.lang;
+        let t = |s| lang.tr(s);
         let offer = self.shown.offer_sdp.clone();
         let answer = self.shown.answer_sdp.clone();
         let column = (ui.available_width() / 2.0 - 12.0).max(200.0);
@@ -284,18 +507,24 @@ impl RoompeerApp {
             ] {
                 ui.vertical(|ui| {
                     ui.set_width(column);
-                    ui.heading(title);
+                    ui.heading(t(title));
                     texture.show(ui, column);
                     ui.horizontal(|ui| {
                         ui.heading(format!("{pane} SDP:"));
                         if ui
-                            .add_enabled(!sdp.is_empty(), egui::Button::new(format!("Copy {pane}")))
+                            .add_enabled(
+                                !sdp.is_empty(),
+                                egui::Button::new(format!("{} {pane}", t("Copy"))),
+                            )
                             .clicked()
                         {
                             ui.ctx().copy_text(sdp.to_owned());
                         }
                         if ui
-                            .add_enabled(!sdp.is_empty(), egui::Button::new(format!("Save {pane}")))
+                            .add_enabled(
+                                !sdp.is_empty(),
+                                egui::Button::new(format!("{} {pane}", t("Save"))),
+                            )
                             .clicked()
                         {
                             save_request = Some((pane.to_lowercase(), sdp.to_owned()));
@@ -324,14 +553,99 @@ impl RoompeerApp {
     }
 }
 
+impl RoompeerApp {
+    /// Asks whether to trust a refused certificate, as a browser's warning page does, but
+    /// with the details in view; a changed certificate is refused without that choice.
+    fn certificate_dialog(&mut self, ctx: &egui::Context) {
+        let Some(q) = self.cert_question.clone() else {
+            return;
+        };
+        let lang = self.lang;
+        let t = |s| lang.tr(s);
+        let mut choice = None;
+        egui::Window::new(t("The server's certificate is not trusted"))
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
+            .show(ctx, |ui| {
+                ui.label(format!("{} {}", t("Server"), q.server));
+                egui::Grid::new("certificate").num_columns(2).show(ui, |ui| {
+                    ui.label(t("Fingerprint (SHA-256)"));
+                    ui.monospace(&q.info.fingerprint);
+                    ui.end_row();
+                    ui.label(t("Subject"));
+                    ui.label(&q.info.subject);
+                    ui.end_row();
+                    ui.label(t("Valid from"));
+                    ui.label(&q.info.not_before);
+                    ui.end_row();
+                    ui.label(t("Valid until"));
+                    ui.label(&q.info.not_after);
+                    ui.end_row();
+                });
+                match &q.changed_from {
+                    Some(old) => {
+                        ui.colored_label(
+                            ui.visuals().error_fg_color,
+                            format!(
+                                "THE CERTIFICATE OF {} HAS CHANGED since you trusted it (trusted: {old}). \
+                                 Someone may be intercepting the connection: roompeer refuses it. \
+                                 Only if the server's owner confirms the new fingerprint, forget \
+                                 the old certificate and connect again.",
+                                q.server
+                            ),
+                        );
+                        ui.horizontal(|ui| {
+                            if ui.button("Forget the trusted certificate").clicked() {
+                                choice = Some(false);
+                            }
+                            if ui.button(t("Do not trust")).clicked() {
+                                choice = Some(true);
+                            }
+                        });
+                    }
+                    None => {
+                        ui.label(
+                            "Check the fingerprint with the server's owner. Trusting pins exactly \
+                             this certificate for this server; any other is refused.",
+                        );
+                        ui.horizontal(|ui| {
+                            if ui.button(t("Trust this certificate")).clicked() {
+                                choice = Some(false);
+                            }
+                            if ui.button(t("Do not trust")).clicked() {
+                                choice = Some(true);
+                            }
+                        });
+                    }
+                }
+            });
+        match (choice, q.changed_from.is_some()) {
+            (Some(false), false) => self.trust_certificate(),
+            (Some(false), true) => self.forget_certificate(),
+            (Some(true), _) => self.cert_question = None,
+            (None, _) => {}
+        }
+    }
+}
+
 impl eframe::App for RoompeerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let started = std::time::Instant::now();
         self.refresh();
+        self.certificate_dialog(ui.ctx());
         egui::ScrollArea::vertical().show(ui, |ui| {
             self.controls(ui);
             ui.separator();
             self.media_and_panes(ui);
+            ui.separator();
+            let lang = self.lang;
+            egui::CollapsingHeader::new(lang.tr("Candidates"))
+                .default_open(true)
+                .show(ui, |ui| tester::candidates(ui, lang, &self.shown));
+            egui::CollapsingHeader::new(lang.tr("Statistics"))
+                .default_open(true)
+                .show(ui, |ui| tester::plots(ui, lang, &self.shown));
         });
         if self.connected() {
             // Video and state come from other threads: look again soon.
@@ -356,6 +670,7 @@ impl eframe::App for RoompeerApp {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        self.save_settings();
         self.leave();
     }
 }

@@ -35,6 +35,40 @@ pub enum VideoIn {
     Camera(Option<String>),
 }
 
+impl AudioIn {
+    /// As `--audio` takes it.
+    pub fn to_arg(&self) -> String {
+        match self {
+            Self::Tone(hz) => format!("tone:{hz}"),
+            Self::Mic(None) => "mic".into(),
+            Self::Mic(Some(n)) => format!("mic:{n}"),
+            Self::Silence => "none".into(),
+        }
+    }
+}
+
+impl AudioOut {
+    /// As `--audio-out` takes it.
+    pub fn to_arg(&self) -> String {
+        match self {
+            Self::None => "none".into(),
+            Self::Speaker(None) => "default".into(),
+            Self::Speaker(Some(n)) => n.clone(),
+        }
+    }
+}
+
+impl VideoIn {
+    /// As `--video` takes it.
+    pub fn to_arg(&self) -> String {
+        match self {
+            Self::TestPattern => "testsrc".into(),
+            Self::Camera(None) => "camera".into(),
+            Self::Camera(Some(c)) => format!("camera:{c}"),
+        }
+    }
+}
+
 /// The chosen sources and sinks.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Devices {

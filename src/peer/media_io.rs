@@ -101,6 +101,10 @@ pub struct CallMedia {
     pub video_sent: AtomicU64,
     /// Audio packets handed to the track.
     pub audio_sent: AtomicU64,
+    /// RTP payload bytes sent (video and audio).
+    pub bytes_sent: AtomicU64,
+    /// RTP payload bytes received (video and audio).
+    pub bytes_received: AtomicU64,
     /// Keyframe requests (PLI/FIR) received from the peer.
     pub keyframe_requests_received: AtomicU64,
     /// Everything about the received media.
@@ -146,7 +150,11 @@ impl CallMedia {
     fn device_notice(&self, message: String) {
         tracing::warn!("{message}");
         if let Some(v) = &self.view {
-            v.update(|s| s.device_notice = Some(message));
+            v.update(|s| {
+                if !s.device_notices.contains(&message) {
+                    s.device_notices.push(message);
+                }
+            });
         }
     }
 
@@ -316,6 +324,9 @@ pub fn start_video_sender(
                     next += frame_time;
                     continue;
                 }
+                media
+                    .bytes_sent
+                    .fetch_add(encoded.data.len() as u64, Ordering::Relaxed);
                 let packets = match packetizer.packetize(
                     Instant::now(),
                     &encoded.data.into(),
@@ -512,6 +523,9 @@ pub fn start_audio_sender(
                         break;
                     }
                 };
+                media
+                    .bytes_sent
+                    .fetch_add(packet.len() as u64, Ordering::Relaxed);
                 let sample = Sample {
                     data: packet.into(),
                     duration: period,
@@ -650,6 +664,9 @@ async fn receive_video(track: Arc<dyn TrackRemote>, codec: VideoCodec, media: Ar
             continue;
         };
         let h = &packet.header;
+        media
+            .bytes_received
+            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
         if media.decode_failed.swap(false, Ordering::Relaxed) {
             assembler.decoder_failed();
         }
@@ -779,6 +796,9 @@ async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
         let TrackRemoteEvent::OnRtpPacket(packet) = event else {
             continue;
         };
+        media
+            .bytes_received
+            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
         let decoded = decoder.decode(&packet.payload);
         if let Ok(pcm) = &decoded {
             playback.play(pcm, &media);

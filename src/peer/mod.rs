@@ -586,6 +586,22 @@ impl Peer {
         })
     }
 
+    /// The latest round-trip time and video loss (%) from the peer's reception reports.
+    pub async fn link_stats(&self) -> (Option<f64>, f64) {
+        let (mut rtt, mut loss) = (None, 0.0);
+        for ssrc in self.video.ssrcs().await {
+            let r = self.reports.get(ssrc);
+            rtt = r.rtt_ms.or(rtt);
+            loss = f64::from(r.fraction_lost) * 100.0 / 256.0;
+        }
+        if rtt.is_none() {
+            for ssrc in self.audio.ssrcs().await {
+                rtt = self.reports.get(ssrc).rtt_ms.or(rtt);
+            }
+        }
+        (rtt, loss)
+    }
+
     /// What the peer's RTCP reception reports say it received from us.
     pub async fn remote_receipt(&self) -> RemoteReceipt {
         let mut receipt = RemoteReceipt::default();

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// What the peer's reception reports say about one of our streams.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct Reception {
     /// The sequence number of the first RTP packet we sent on it.
     pub first_sent_seq: Option<u16>,
@@ -29,6 +29,32 @@ pub struct Reception {
     pub highest_seq: u32,
     /// Cumulative packets lost in the latest report.
     pub total_lost: u32,
+    /// The share lost since the previous report, out of 256.
+    pub fraction_lost: u8,
+    /// Round-trip time from the latest report that echoed one of our sender reports.
+    pub rtt_ms: Option<f64>,
+}
+
+/// The middle 32 bits of the current NTP time (16.16 fixed point), as RTCP's LSR uses.
+fn ntp_middle_now() -> u32 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    // NTP counts from 1900.
+    let secs = d.as_secs() + 2_208_988_800;
+    let frac = (u64::from(d.subsec_nanos()) << 32) / 1_000_000_000;
+    (((secs & 0xffff) << 16) | (frac >> 16)) as u32
+}
+
+/// The round-trip time a reception report gives (RFC 3550 6.4.1): arrival minus the echoed
+/// sender report time minus the peer's delay, or `None` if it echoes no sender report.
+pub fn rtt_ms(arrival_ntp_middle: u32, lsr: u32, dlsr: u32) -> Option<f64> {
+    if lsr == 0 {
+        return None;
+    }
+    let rtt = arrival_ntp_middle.wrapping_sub(lsr).wrapping_sub(dlsr);
+    // A negative (wrapped) value means clocks or reports are off: no figure.
+    (rtt < 0x8000_0000).then(|| f64::from(rtt) * 1000.0 / 65536.0)
 }
 
 impl Reception {
@@ -57,6 +83,10 @@ impl ReceptionReports {
             r.reports += 1;
             r.highest_seq = b.last_sequence_number;
             r.total_lost = b.total_lost;
+            r.fraction_lost = b.fraction_lost;
+            if let Some(rtt) = rtt_ms(ntp_middle_now(), b.last_sender_report, b.delay) {
+                r.rtt_ms = Some(rtt);
+            }
         }
     }
 
@@ -174,6 +204,16 @@ mod tests {
             total_lost: lost,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn round_trip_time_from_a_report() {
+        // Sent at 10.0 s, held 0.25 s by the peer, back at 10.5 s: 250 ms.
+        let at = |secs: f64| (secs * 65536.0) as u32;
+        let rtt = rtt_ms(at(10.5), at(10.0), at(0.25)).unwrap();
+        assert!((rtt - 250.0).abs() < 0.1, "{rtt}");
+        assert_eq!(rtt_ms(at(10.5), 0, 0), None, "no sender report echoed");
+        assert_eq!(rtt_ms(at(10.0), at(10.5), 0), None, "from the future");
     }
 
     #[test]

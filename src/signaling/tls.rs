@@ -81,6 +81,45 @@ pub enum TrustError {
     Rustls(#[from] rustls::Error),
 }
 
+/// What a person checks before trusting a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// SHA-256 fingerprint, colon-separated hex.
+    pub fingerprint: String,
+    /// The subject's distinguished name.
+    pub subject: String,
+    /// The issuer's distinguished name.
+    pub issuer: String,
+    /// Valid from (RFC 2822).
+    pub not_before: String,
+    /// Valid until (RFC 2822).
+    pub not_after: String,
+}
+
+/// Describes a DER certificate; the fingerprint alone if it does not parse.
+pub fn describe(der: &[u8]) -> CertificateInfo {
+    let fingerprint = fingerprint(der);
+    match x509_parser::parse_x509_certificate(der) {
+        Ok((_, c)) => {
+            let date = |t: x509_parser::time::ASN1Time| t.to_rfc2822().unwrap_or_else(|e| e);
+            CertificateInfo {
+                fingerprint,
+                subject: c.subject().to_string(),
+                issuer: c.issuer().to_string(),
+                not_before: date(c.validity().not_before),
+                not_after: date(c.validity().not_after),
+            }
+        }
+        Err(e) => CertificateInfo {
+            fingerprint,
+            subject: format!("(unreadable: {e})"),
+            issuer: String::new(),
+            not_before: String::new(),
+            not_after: String::new(),
+        },
+    }
+}
+
 /// The SHA-256 fingerprint of a DER certificate, as colon-separated hex (as browsers show it).
 pub fn fingerprint(der: &[u8]) -> String {
     Sha256::digest(der)
