@@ -4,6 +4,7 @@
 use crate::call::{Action, CallEnd, CallId, Finish, Input, Role, Session, Settings};
 use crate::live::LiveView;
 use crate::peer::media_io::CallMedia;
+use crate::peer::turn_check::{self, TurnCheck, TurnStatus};
 use crate::peer::{Peer, PeerSettings};
 use crate::report::{
     AudioReport, CallReport, CallSummary, EventRecord, Outcome, Report, Timings, VideoReport,
@@ -70,6 +71,41 @@ async fn host_room_server(
         Err(e) => Err(format!(
             "cannot host a room server ({e}); give --listen ADDR, or --server URL"
         )),
+    }
+}
+
+/// Asks every UDP `turn:` url for an allocation, all at once, 3 s at most.
+async fn check_turn_servers(servers: &[webrtc::peer_connection::RTCIceServer]) -> Vec<TurnCheck> {
+    let mut checks = Vec::new();
+    for s in servers {
+        for url in &s.urls {
+            // TLS and TCP TURN are not used by webrtc 0.21 (it says so in its log).
+            if url.starts_with("turn:") && !url.contains("transport=tcp") {
+                checks.push(turn_check::check(
+                    url,
+                    &s.username,
+                    &s.credential,
+                    std::time::Duration::from_secs(3),
+                ));
+            }
+        }
+    }
+    futures::future::join_all(checks).await
+}
+
+fn turn_report(t: &TurnCheck) -> crate::report::TurnReport {
+    let (relayed, ms) = match &t.status {
+        TurnStatus::Ok { relayed, took } => {
+            (Some(relayed.to_string()), Some(took.as_millis() as u64))
+        }
+        _ => (None, None),
+    };
+    crate::report::TurnReport {
+        url: t.url.clone(),
+        ok: relayed.is_some(),
+        relayed,
+        ms,
+        error: t.problem(),
     }
 }
 
@@ -160,6 +196,7 @@ async fn run_session(opts: RunOptions) -> Report {
         socket_id: None,
         events: Vec::new(),
         calls: Vec::new(),
+        turn: Vec::new(),
         peak_rss_kib: None,
         cpu_seconds: None,
         last_call: CallSummary::default(),
@@ -174,7 +211,32 @@ async fn run_session(opts: RunOptions) -> Report {
         },
         None => None,
     };
-    let (signaling, mut sig_events) = match connect(&opts.transport).await {
+    // The TURN servers are asked while signaling connects.
+    let (turn, connected) = tokio::join!(
+        check_turn_servers(&opts.peer.ice_servers),
+        connect(&opts.transport)
+    );
+    let problems: Vec<String> = turn.iter().filter_map(|t| t.problem()).collect();
+    let any_turn_ok = turn
+        .iter()
+        .any(|t| matches!(t.status, TurnStatus::Ok { .. }));
+    report.turn = turn.iter().map(turn_report).collect();
+    for p in &problems {
+        tracing::warn!("{p}");
+        if let Some(v) = &opts.view {
+            let p = p.clone();
+            v.update(|s| s.notices.push(p));
+        }
+    }
+    if opts.peer.relay_only && !turn.is_empty() && !any_turn_ok {
+        report.outcome = Outcome::TurnFailed;
+        report.error = Some(format!(
+            "{}; with --relay-only there is no other way to the peer",
+            problems.join("; ")
+        ));
+        return finish_report(report);
+    }
+    let (signaling, mut sig_events) = match connected {
         Ok(pair) => pair,
         Err(e) => {
             report.outcome = match &e {

@@ -36,8 +36,9 @@ pub struct LiveState {
     pub candidates: Vec<CandidateRow>,
     /// One sample a second of the current call's figures (the last two minutes).
     pub stats: std::collections::VecDeque<StatsSample>,
-    /// A device could not be used (no camera, no microphone, …) and what roompeer does instead.
-    pub device_notices: Vec<String>,
+    /// A part could not be used (no camera, no microphone, a TURN server that refused us, …)
+    /// and what roompeer does instead.
+    pub notices: Vec<String>,
 }
 
 /// One ICE candidate, as the WebRTC trickle-ICE sample page lists it.

@@ -51,6 +51,9 @@ pub enum Outcome {
     NoMedia,
     /// No call could be negotiated (no common codec, an SDP that could not be used).
     NegotiationFailed,
+    /// Relayed candidates only, and no TURN server gave an allocation (wrong password,
+    /// unreachable).
+    TurnFailed,
     /// Anything else.
     Error,
 }
@@ -66,9 +69,25 @@ impl Outcome {
             Outcome::IceFailed => 6,
             Outcome::NoMedia => 7,
             Outcome::NegotiationFailed => 8,
+            Outcome::TurnFailed => 9,
             Outcome::Error => 1,
         }
     }
+}
+
+/// One TURN server's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct TurnReport {
+    /// The `turn:` url.
+    pub url: String,
+    /// Whether it gave an allocation.
+    pub ok: bool,
+    /// The relayed address it gave.
+    pub relayed: Option<String>,
+    /// How long the allocation took, ms.
+    pub ms: Option<u64>,
+    /// What went wrong and what to do.
+    pub error: Option<String>,
 }
 
 /// A signaling event, with its time.
@@ -214,6 +233,8 @@ pub struct Report {
     pub events: Vec<EventRecord>,
     /// Every call.
     pub calls: Vec<CallReport>,
+    /// What each UDP TURN server said when asked for an allocation before the call.
+    pub turn: Vec<TurnReport>,
     /// Peak resident memory of this process, KiB.
     pub peak_rss_kib: Option<u64>,
     /// CPU time this process used, user plus system, in seconds.

@@ -490,6 +490,103 @@ fn relay_only_calls_go_through_coturn_with_the_seeds_credentials() {
 }
 
 #[test]
+fn a_wrong_turn_password_or_a_dead_turn_server_is_said_plainly() {
+    let dir = scratch("turn-errors");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let turn = Coturn::start(&ns, 3478);
+    let ice = format!("turn:127.0.0.1:{}", turn.port);
+    let relay_only = |name: &str, ice: &str, pass: &str| {
+        let started = std::time::Instant::now();
+        let r = Peer::start_with_env(
+            &ns,
+            &dir,
+            name,
+            &[
+                "--server",
+                &server.http(),
+                "--ice",
+                ice,
+                "--ice-user",
+                "aaaa",
+                "--relay-only",
+                "--wait",
+                "1",
+            ],
+            &[("ROOMPEER_ICE_PASS", pass)],
+        )
+        .finish();
+        (r, started.elapsed())
+    };
+    // Relayed candidates only: nothing else can work, so roompeer stops at once and says why.
+    let (r, took) = relay_only("wrong-pass", &ice, "wrong");
+    assert_eq!(r.code, 9, "{}", r.stderr);
+    assert_eq!(r.report["outcome"], "turn_failed");
+    let error = r.report["error"].as_str().unwrap();
+    assert!(
+        error.contains("refused the user name or password"),
+        "{error}"
+    );
+    assert!(
+        !r.stderr.contains("wrong"),
+        "the password is never logged:\n{}",
+        r.stderr
+    );
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    assert_eq!(r.report["turn"][0]["ok"], false);
+    let (r, _) = relay_only("dead-turn", "turn:127.0.0.1:9", "aaaa");
+    assert_eq!(r.code, 9, "{}", r.stderr);
+    assert!(
+        r.report["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{:#}",
+        r.report
+    );
+    // With direct candidates too, the call goes on without the relay, and the report says
+    // what the TURN server said.
+    let common = [
+        "--server",
+        &server.http(),
+        "--duration",
+        "3",
+        "--calls",
+        "1",
+        "--video-size",
+        "320x240",
+        "--ice",
+        &ice,
+        "--ice-user",
+        "aaaa",
+    ];
+    let env = [("ROOMPEER_ICE_PASS", "wrong")];
+    let a = Peer::start_with_env(
+        &ns,
+        &dir,
+        "a",
+        &[&common[..], &["--id", "1"]].concat(),
+        &env,
+    )
+    .joined();
+    let b = Peer::start_with_env(
+        &ns,
+        &dir,
+        "b",
+        &[&common[..], &["--id", "2"]].concat(),
+        &env,
+    );
+    for r in [a.finish(), b.finish()] {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert_eq!(r.report["selected_pair"]["local_type"], "host");
+        assert_eq!(r.report["turn"][0]["ok"], false, "{:#}", r.report);
+    }
+    // And the right password: an allocation, with its time.
+    let (r, _) = relay_only("right-pass", &ice, "aaaa");
+    assert_eq!(r.report["turn"][0]["ok"], true, "{:#}", r.report);
+}
+
+#[test]
 fn without_a_common_video_codec_the_answerer_says_so_and_exits_8() {
     let dir = scratch("no-common-codec");
     let ns = Netns::new();

@@ -22,11 +22,24 @@ const ROOM: &str = "ROOMPEER_GUI_ROOM";
 /// Runs `test` of this binary inside `ns` with the scenario's environment; panics if it fails.
 /// The window keeps its settings in `config`.
 fn run_inside(ns: &Netns, config: &std::path::Path, scenario: &str, server: &str, room: &str) {
+    run_inside_with(ns, config, scenario, server, room, "");
+}
+
+/// As [`run_inside`], the window started with the options `args`.
+fn run_inside_with(
+    ns: &Netns,
+    config: &std::path::Path,
+    scenario: &str,
+    server: &str,
+    room: &str,
+    args: &str,
+) {
     let test = "window_part";
     let out = ns
         .command(std::env::current_exe().unwrap())
         .args([test, "--exact", "--nocapture", "--test-threads=1"])
         .env("ROOMPEER_CONFIG_DIR", config)
+        .env("ROOMPEER_GUI_ARGS", args)
         .env(SCENARIO, scenario)
         .env(SERVER, server)
         .env(ROOM, room)
@@ -108,7 +121,10 @@ fn window_part() {
         return; // only runs inside a namespace, started by the tests below
     };
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut h = window(&runtime, &[]);
+    // Extra options the scenario starts the window with, as a user would on the command line.
+    let extra = std::env::var("ROOMPEER_GUI_ARGS").unwrap_or_default();
+    let extra: Vec<&str> = extra.split_whitespace().collect();
+    let mut h = window(&runtime, &extra);
     h.run_steps(2);
     if scenario.starts_with("certificate-") {
         // A later run: the fields come from the saved settings.
@@ -175,10 +191,10 @@ fn window_part() {
             );
             // No camera here: said in the window, and the test picture is sent instead.
             let notice = s
-                .device_notices
+                .notices
                 .iter()
                 .find(|n| n.contains("no camera"))
-                .unwrap_or_else(|| panic!("{:?}", s.device_notices))
+                .unwrap_or_else(|| panic!("{:?}", s.notices))
                 .clone();
             h.get_by_label(&notice);
             // Mute and camera off during the call.
@@ -186,6 +202,19 @@ fn window_part() {
             h.get_by_label("Camera off").click();
             h.step();
             assert!(h.state().controls.mic_muted() && h.state().controls.camera_off());
+            h.get_by_label("Mute microphone").click();
+            h.step();
+            assert!(!h.state().controls.mic_muted());
+            // Switch the microphone during the call (as the Microphone list does): no hang-up,
+            // and the peer hears the new source (checked by the outer test).
+            let (mut devices, _) = h.state().controls.devices();
+            devices.audio_in = roompeer::media::controls::AudioIn::Tone(550.0);
+            h.state().controls.set_devices(devices);
+            let samples = h.state().state().stats.len();
+            step_until(&mut h, "two more seconds", Duration::from_secs(10), |app| {
+                app.state().stats.len() >= samples + 2
+            });
+            assert_eq!(h.state().state().status, "in a call");
             // The window in Chinese: Leave is 离开.
             h.state_mut().lang = roompeer::gui::i18n::Lang::Zh;
             h.run_steps(2);
@@ -246,6 +275,17 @@ fn window_part() {
                 app.state().finished
             });
             assert_eq!(h.state().state().error, None);
+        }
+        "turn" => {
+            step_until(&mut h, "the TURN error", Duration::from_secs(20), |app| {
+                app.state().finished
+            });
+            let error = h.state().state().error.clone().unwrap_or_default();
+            assert!(
+                error.contains("refused the user name or password"),
+                "{error}"
+            );
+            h.get_by_label(&error);
         }
         "certificate-remembered" => {
             // Trusted before: no question.
@@ -311,6 +351,16 @@ fn a_call_from_the_window_with_a_headless_peer() {
         "the window's Leave"
     );
     assert!(r.report["video"]["decoded_frames"].as_u64().unwrap() >= 10);
+    // The window's microphone was switched to a 550 Hz tone during the call.
+    let hz = r.report["audio"]["dominant_hz"]
+        .as_f64()
+        .unwrap_or_default();
+    assert!((hz - 550.0).abs() <= 2.0, "the peer heard {hz} Hz");
+    assert_eq!(
+        r.report["calls"].as_array().unwrap().len(),
+        1,
+        "one call, no hang-up"
+    );
 }
 
 #[test]

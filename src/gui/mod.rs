@@ -462,7 +462,7 @@ impl RoompeerApp {
                 let size_fps = editable.then_some((&mut self.cli.video_size, &mut self.cli.fps));
                 devices::show(ui, lang, &self.controls, &self.scan, size_fps);
             });
-        for n in &self.shown.device_notices {
+        for n in &self.shown.notices {
             ui.colored_label(ui.visuals().warn_fg_color, n);
         }
         if let Some(e) = &self.shown.error {

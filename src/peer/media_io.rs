@@ -151,8 +151,8 @@ impl CallMedia {
         tracing::warn!("{message}");
         if let Some(v) = &self.view {
             v.update(|s| {
-                if !s.device_notices.contains(&message) {
-                    s.device_notices.push(message);
+                if !s.notices.contains(&message) {
+                    s.notices.push(message);
                 }
             });
         }

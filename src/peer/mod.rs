@@ -3,6 +3,7 @@
 
 pub mod media_io;
 pub mod rtcp;
+pub mod turn_check;
 
 use crate::call::{CallId, Input, PeerState};
 use crate::media::video::VideoCodec;
