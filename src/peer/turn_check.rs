@@ -149,16 +149,13 @@ async fn allocate(url: &str, user: &str, pass: &str) -> TurnStatus {
                 Event::AllocateResponse(_, relayed) => {
                     let took = started.elapsed();
                     // Release it: this was only a question.
-                    if let Ok(mut relay) = client.relay(relayed.into()) {
+                    if let Ok(mut relay) = client.relay(relayed) {
                         let _ = relay.close(Instant::now());
                     }
                     while let Some(out) = client.poll_write() {
                         let _ = socket.send_to(&out.message, out.transport.peer_addr).await;
                     }
-                    return TurnStatus::Ok {
-                        relayed: relayed.into(),
-                        took,
-                    };
+                    return TurnStatus::Ok { relayed, took };
                 }
                 Event::AllocateError(_, e) => return classify(&e.to_string()),
                 Event::TransactionTimeout(_) => return TurnStatus::Unreachable,
