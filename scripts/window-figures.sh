@@ -16,7 +16,7 @@ cleanup() { ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true;
 trap cleanup EXIT
 ip netns exec "$ns" "$bin" --headless --room fig --listen 127.0.0.1:8080 --calls 1 --id 1 >/dev/null 2>&1 &
 sleep 1
-ip netns exec "$ns" env ROOMPEER_CONFIG_DIR="$(mktemp -d)" xvfb-run -n 96 -s "-screen 0 1280x1000x24" \
+ip netns exec "$ns" env ROOMPEER_CONFIG_DIR="$(mktemp -d)" xvfb-run -n 96 -s "-screen 0 1240x980x24" \
   "$bin" --server http://127.0.0.1:8080 --room fig --connect --id 2 \
   --video testsrc --audio tone:660 --audio-out none >/dev/null 2>"$log" &
 sleep 2
@@ -26,6 +26,6 @@ start=$(ticks)
 sleep "$secs"
 end=$(ticks)
 hz=$(getconf CLK_TCK)
-echo "window CPU: $(echo "scale=1; ($end - $start) / $hz" | bc) s in $secs s"
+awk -v a="$start" -v b="$end" -v hz="$hz" -v s="$secs" 'BEGIN { printf "window CPU: %.1f s in %d s\n", (b - a) / hz, s }'
 echo "window peak RSS: $(awk '/VmHWM/ {print $2 / 1024 " MiB"}' "/proc/$pid/status")"
 grep -E "first remote picture|window: " "$log" | sed 's/^.*INFO //' | head -5

@@ -508,7 +508,8 @@ impl RoompeerApp {
                 ui.vertical(|ui| {
                     ui.set_width(column);
                     ui.heading(t(title));
-                    texture.show(ui, column);
+                    // The video at most 400 pixels wide, so the panes, candidates and plots fit below.
+                    texture.show(ui, column.min(400.0));
                     ui.horizontal(|ui| {
                         ui.heading(format!("{pane} SDP:"));
                         if ui
@@ -533,14 +534,14 @@ impl RoompeerApp {
                     let mut text = sdp;
                     egui::ScrollArea::vertical()
                         .id_salt(pane)
-                        .max_height(220.0)
+                        .max_height(300.0)
                         .show(ui, |ui| {
                             let l = ui.label(format!("{pane} SDP text"));
                             ui.add(
                                 egui::TextEdit::multiline(&mut text)
                                     .code_editor()
                                     .desired_width(column)
-                                    .desired_rows(10),
+                                    .desired_rows(16),
                             )
                             .labelled_by(l.id);
                         });
@@ -634,18 +635,27 @@ impl eframe::App for RoompeerApp {
         let started = std::time::Instant::now();
         self.refresh();
         self.certificate_dialog(ui.ctx());
+        let lang = self.lang;
+        // What a tester looks at, beside the call: the candidates and the plots.
+        egui::Panel::right("tester")
+            .resizable(true)
+            .default_size(420.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical()
+                    .id_salt("tester-scroll")
+                    .show(ui, |ui| {
+                        egui::CollapsingHeader::new(lang.tr("Candidates"))
+                            .default_open(true)
+                            .show(ui, |ui| tester::candidates(ui, lang, &self.shown));
+                        egui::CollapsingHeader::new(lang.tr("Statistics"))
+                            .default_open(true)
+                            .show(ui, |ui| tester::plots(ui, lang, &self.shown));
+                    });
+            });
         egui::ScrollArea::vertical().show(ui, |ui| {
             self.controls(ui);
             ui.separator();
             self.media_and_panes(ui);
-            ui.separator();
-            let lang = self.lang;
-            egui::CollapsingHeader::new(lang.tr("Candidates"))
-                .default_open(true)
-                .show(ui, |ui| tester::candidates(ui, lang, &self.shown));
-            egui::CollapsingHeader::new(lang.tr("Statistics"))
-                .default_open(true)
-                .show(ui, |ui| tester::plots(ui, lang, &self.shown));
         });
         if self.connected() {
             // Video and state come from other threads: look again soon.
@@ -680,7 +690,7 @@ pub fn run_window(cli: Cli, runtime: tokio::runtime::Handle) -> Result<(), Strin
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("roompeer")
-            .with_inner_size([1100.0, 800.0]),
+            .with_inner_size([1240.0, 980.0]),
         ..Default::default()
     };
     eframe::run_native(

@@ -42,7 +42,7 @@ fn line(name: &str, points: Vec<[f64; 2]>) -> Line<'static> {
     Line::new(name.to_owned(), PlotPoints::from(points))
 }
 
-/// The four plots, side by side.
+/// The four plots, one above the other.
 pub fn plots(ui: &mut egui::Ui, lang: Lang, state: &LiveState) {
     let t = |s| lang.tr(s);
     let series = |f: &dyn Fn(&crate::live::StatsSample) -> Option<f64>| -> Vec<[f64; 2]> {
@@ -52,8 +52,8 @@ pub fn plots(ui: &mut egui::Ui, lang: Lang, state: &LiveState) {
             .filter_map(|s| f(s).map(|v| [s.t, v]))
             .collect()
     };
-    let width = (ui.available_width() / 4.0 - 8.0).max(150.0);
-    ui.horizontal(|ui| {
+    let width = ui.available_width().max(150.0);
+    ui.vertical(|ui| {
         let charts: [(&str, Vec<Line<'static>>); 4] = [
             (
                 "Bitrate (kbit/s)",
@@ -83,7 +83,7 @@ pub fn plots(ui: &mut egui::Ui, lang: Lang, state: &LiveState) {
                 ui.label(t(title));
                 Plot::new(title)
                     .width(width)
-                    .height(120.0)
+                    .height(110.0)
                     .legend(Legend::default())
                     .include_y(0.0)
                     .allow_scroll(false)
