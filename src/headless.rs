@@ -79,14 +79,24 @@ async fn check_turn_servers(servers: &[webrtc::peer_connection::RTCIceServer]) -
     let mut checks = Vec::new();
     for s in servers {
         for url in &s.urls {
-            // TLS and TCP TURN are not used by webrtc 0.21 (it says so in its log).
             if url.starts_with("turn:") && !url.contains("transport=tcp") {
-                checks.push(turn_check::check(
+                checks.push(futures::future::Either::Left(turn_check::check(
                     url,
                     &s.username,
                     &s.credential,
                     std::time::Duration::from_secs(3),
-                ));
+                )));
+            } else if url.starts_with("turns:") || url.starts_with("turn:") {
+                // webrtc 0.21 gathers relay candidates over UDP only; say so rather than let
+                // the url be skipped in silence.
+                checks.push(futures::future::Either::Right(std::future::ready(TurnCheck {
+                    url: url.clone(),
+                    status: TurnStatus::Failed(
+                        "TURN over TCP or TLS is not supported (webrtc 0.21 relays over UDP only); \
+                         give a UDP turn: url"
+                            .into(),
+                    ),
+                })));
             }
         }
     }
@@ -824,6 +834,7 @@ impl Runner {
             peer_sender_id: r.peer_sender_id,
             counter_gaps: r.counter_gaps,
             counter_reversals: r.counter_reversals,
+            longest_freeze_ms: r.longest_freeze_ms,
             received_fps: r.first_frame_at.filter(|_| r.decoded_frames > 1).map(|t| {
                 let secs = now.duration_since(t).as_secs_f64().max(0.001);
                 (r.decoded_frames as f64 - 1.0) / secs

@@ -129,6 +129,8 @@ pub struct VideoReport {
     pub counter_reversals: u64,
     /// Decoded frames per second over the connected time.
     pub received_fps: Option<f64>,
+    /// The longest time between two decoded frames, ms (a freeze).
+    pub longest_freeze_ms: u64,
     /// Mean delay from the sender's stamp to decoding (both clocks on this machine).
     pub mean_latency_ms: Option<f64>,
     /// Frames the decoder rejected.

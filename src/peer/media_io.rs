@@ -64,6 +64,10 @@ pub struct Received {
     pub counter_reversals: u64,
     /// When the first frame was decoded.
     pub first_frame_at: Option<Instant>,
+    /// When the last frame was decoded.
+    pub last_frame_at: Option<Instant>,
+    /// The longest time between two decoded frames (a freeze), in ms.
+    pub longest_freeze_ms: u64,
     /// Sum of stamp-to-decode delays (sender clock), in ms.
     pub latency_sum_ms: u64,
     /// Keyframe requests sent.
@@ -747,7 +751,14 @@ fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, codec: VideoCodec, media
         if let Ok(mut r) = media.received.lock() {
             r.decoded_frames += 1;
             r.size = Some((frame.width, frame.height));
-            r.first_frame_at.get_or_insert_with(Instant::now);
+            let now = Instant::now();
+            r.first_frame_at.get_or_insert(now);
+            if let Some(last) = r.last_frame_at {
+                r.longest_freeze_ms = r
+                    .longest_freeze_ms
+                    .max(now.duration_since(last).as_millis() as u64);
+            }
+            r.last_frame_at = Some(now);
             if let Some(s) = stamp {
                 r.stamped_frames += 1;
                 r.peer_sender_id = Some(s.sender_id);

@@ -86,6 +86,20 @@ impl Netns {
         );
     }
 
+    /// Drops `percent`% of UDP packets at random (each packet once: on `lo` it leaves and
+    /// arrives in this namespace), until [`Netns::restore_udp`].
+    pub fn lose_udp(&self, percent: u32) {
+        let rules = format!(
+            "table inet outage {{ chain output {{ type filter hook output priority 0; meta l4proto udp numgen random mod 100 < {percent} drop; }}; }}\n"
+        );
+        let mut c = self.command("nft");
+        c.args(["-f", "-"]).stdin(Stdio::piped());
+        let mut child = c.spawn().expect("nft");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success(), "nft refused the loss rule");
+    }
+
     /// Ends an outage started with [`Netns::drop_udp`].
     pub fn restore_udp(&self) {
         run_ok(

@@ -1,0 +1,128 @@
+//! Calls through random packet loss (nftables drops a share of every UDP packet, media and ICE
+//! alike) and through an outage: video keeps coming, thanks to NACK retransmissions, the
+//! receive jitter buffer and keyframe requests. Prints FIGURE lines for the note.
+
+mod support;
+
+use serde_json::Value;
+use std::time::Duration;
+use support::*;
+
+fn lossy_call(percent: u32) -> [Value; 2] {
+    let dir = scratch(&format!("loss-{percent}"));
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let common = [
+        "--server",
+        &url,
+        "--duration",
+        "8",
+        "--calls",
+        "1",
+        "--video-size",
+        "320x240",
+    ];
+    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
+    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
+    // Loss starts once the call is up: it is the media that must survive it.
+    b.wait_for("state=connected", Duration::from_secs(20));
+    a.wait_for("state=connected", Duration::from_secs(20));
+    ns.lose_udp(percent);
+    [a.finish(), b.finish()].map(|r| {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.report
+    })
+}
+
+fn figures(percent: u32, reports: &[Value; 2]) {
+    for (side, r) in ["a", "b"].iter().zip(reports) {
+        let v = &r["video"];
+        println!(
+            "FIGURE loss {percent}% side {side}: {:.1} frames/s received, longest freeze {} ms, {} keyframe requests, {} counter gaps",
+            v["received_fps"].as_f64().unwrap_or_default(),
+            v["longest_freeze_ms"],
+            v["keyframe_requests_sent"],
+            v["counter_gaps"],
+        );
+    }
+}
+
+fn check(percent: u32, min_fps: f64, max_freeze_ms: u64) {
+    let reports = lossy_call(percent);
+    figures(percent, &reports);
+    for r in &reports {
+        let v = &r["video"];
+        let fps = v["received_fps"].as_f64().unwrap();
+        assert!(fps >= min_fps, "{percent}% loss: {fps} frames/s: {v:#}");
+        let freeze = v["longest_freeze_ms"].as_u64().unwrap();
+        assert!(
+            freeze <= max_freeze_ms,
+            "{percent}% loss: a {freeze} ms freeze: {v:#}"
+        );
+        assert!(
+            r["audio"]["dominant_hz"].is_f64(),
+            "the tone still comes through"
+        );
+    }
+}
+
+#[test]
+fn two_percent_loss_barely_shows() {
+    check(2, 25.0, 1000);
+}
+
+#[test]
+fn five_percent_loss_keeps_the_picture_moving() {
+    check(5, 20.0, 1500);
+}
+
+#[test]
+fn ten_percent_loss_keeps_the_picture_moving() {
+    check(10, 12.0, 2500);
+}
+
+/// A 3 s outage (every UDP packet dropped): the call survives it (ICE consent is 5 s here, and
+/// roompeer gives a disconnected peer 5 s more), and the picture comes back within a second.
+#[test]
+fn after_a_three_second_outage_the_picture_comes_back() {
+    let dir = scratch("outage-3s");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let common = [
+        "--server",
+        &url,
+        "--duration",
+        "9",
+        "--calls",
+        "1",
+        "--video-size",
+        "320x240",
+    ];
+    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
+    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
+    b.wait_for("state=connected", Duration::from_secs(20));
+    a.wait_for("state=connected", Duration::from_secs(20));
+    // These sleeps are the outage's place and length, not synchronisation.
+    std::thread::sleep(Duration::from_secs(2));
+    ns.drop_udp();
+    std::thread::sleep(Duration::from_secs(3));
+    ns.restore_udp();
+    for (side, r) in ["a", "b"].iter().zip([a.finish(), b.finish()]) {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v = &r.report["video"];
+        let freeze = v["longest_freeze_ms"].as_u64().unwrap();
+        println!(
+            "FIGURE outage 3 s side {side}: longest freeze {freeze} ms, so the picture came back {} ms after the network did",
+            freeze.saturating_sub(3000)
+        );
+        assert!(freeze >= 2500, "the outage shows as a freeze: {v:#}");
+        assert!(freeze <= 4500, "the picture came back within 1.5 s: {v:#}");
+        assert_eq!(
+            r.report["calls"].as_array().unwrap().len(),
+            1,
+            "the same call"
+        );
+    }
+}
