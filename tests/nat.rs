@@ -1,7 +1,7 @@
 //! Calls across simulated NATs: two peers, each behind its own NAT router, a public segment with
 //! the signaling server and coturn, all built from the test's own network namespaces.
-//! Run them with `cargo test --release --test nat -- --ignored` (ROOMPEER_TEST_VERBOSE=1 shows
-//! every process's log, coturn's included; ROOMPEER_TEST_LOG sets roompeer's log filter).
+//! ROOMPEER_TEST_VERBOSE=1 shows every process's log, coturn's included; ROOMPEER_TEST_LOG
+//! sets roompeer's log filter.
 
 mod support;
 
@@ -63,21 +63,47 @@ fn call_across_nats_with(name: &str, symmetric: bool, extra: &[&str]) -> [Value;
     })
 }
 
+/// Prints the selected pair and the time from the peer's arrival to ICE connected.
+fn figure(scenario: &str, reports: &[Value; 2]) {
+    for (side, r) in ["a", "b"].iter().zip(reports) {
+        let pair = &r["selected_pair"];
+        let t = &r["timings_ms"];
+        println!(
+            "FIGURE nat {scenario} side {side}: {} {} <-> {} {}, ICE connected {} ms after the peer arrived",
+            pair["local_type"].as_str().unwrap_or("?"),
+            pair["local_address"].as_str().unwrap_or("?"),
+            pair["remote_type"].as_str().unwrap_or("?"),
+            pair["remote_address"].as_str().unwrap_or("?"),
+            t["ice_connected"]
+                .as_u64()
+                .unwrap_or(0)
+                .saturating_sub(t["peer_joined"].as_u64().unwrap_or(0)),
+        );
+    }
+}
+
 /// With only the seed's `turn:` url configured, roompeer gathers server-reflexive candidates
 /// from the TURN server too, as a browser does, and behind endpoint-independent NATs the call
-/// goes directly between the two public mappings instead of through the relay.
+/// goes directly between the two public mappings instead of through the relay. (The local end
+/// of the pair is the host candidate the srflx one stands for: ICE pairs a base, not its
+/// reflexive address.)
 #[test]
-#[ignore = "issue 5: with host, srflx and relay candidates together no check reaches either agent in this lab (the TURN client gets ChannelBind 400s), while --relay-only connects in the same lab"]
 fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
-    for r in call_across_nats("nat-cone", false) {
+    let reports = call_across_nats("nat-cone", false);
+    figure("cone", &reports);
+    for (r, peer_wan) in reports.iter().zip(["203.0.113.20:", "203.0.113.10:"]) {
         let pair = &r["selected_pair"];
-        let types = [
-            pair["local_type"].as_str().unwrap(),
-            pair["remote_type"].as_str().unwrap(),
-        ];
         assert!(
-            types.iter().all(|t| *t == "srflx" || *t == "prflx"),
+            pair["remote_type"] == "srflx" || pair["remote_type"] == "prflx",
             "expected a direct pair through the NATs: {pair:#}"
+        );
+        assert_ne!(pair["local_type"], "relay", "{pair:#}");
+        assert!(
+            pair["remote_address"]
+                .as_str()
+                .unwrap()
+                .starts_with(peer_wan),
+            "to the other NAT's public address: {pair:#}"
         );
     }
 }
@@ -85,9 +111,10 @@ fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
 /// Behind NATs that pick a new port for every destination, the mappings the TURN server saw
 /// are useless to the other peer: the call falls back to the relay.
 #[test]
-#[ignore = "issue 5: as above; relay_only_calls_cross_two_symmetric_nats_through_coturn passes"]
 fn behind_two_symmetric_nats_the_call_falls_back_to_the_relay() {
-    for r in call_across_nats("nat-symmetric", true) {
+    let reports = call_across_nats("nat-symmetric", true);
+    figure("symmetric", &reports);
+    for r in reports {
         let pair = &r["selected_pair"];
         assert!(
             pair["local_type"] == "relay" || pair["remote_type"] == "relay",
@@ -101,7 +128,9 @@ fn behind_two_symmetric_nats_the_call_falls_back_to_the_relay() {
 /// checked exit code 0, which needs decoded video and audio on each side).
 #[test]
 fn relay_only_calls_cross_two_symmetric_nats_through_coturn() {
-    for r in call_across_nats_with("nat-relay-only", true, &["--relay-only"]) {
+    let reports = call_across_nats_with("nat-relay-only", true, &["--relay-only"]);
+    figure("relay-only", &reports);
+    for r in reports {
         let pair = &r["selected_pair"];
         assert_eq!(pair["local_type"], "relay", "{pair:#}");
         assert_eq!(pair["remote_type"], "relay", "{pair:#}");

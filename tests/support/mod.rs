@@ -724,6 +724,19 @@ impl NatLab {
         lab.public
             .ip(&["addr", "add", &format!("{PUBLIC_HOST}/24"), "dev", "br0"]);
         lab.public.ip(&["link", "set", "br0", "up"]);
+        // The rest of the internet, as seen from here: a gateway that never answers. Packets to
+        // addresses nobody here has (a peer's private host candidate) vanish, as on the real
+        // internet, instead of failing at once with "network unreachable": coturn closes an
+        // allocation whose relayed packet fails that way, which no real server would see.
+        lab.public.ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "203.0.113.254",
+            "dev",
+            "br0",
+        ]);
         for (nat, peer, wan, lan_net) in [
             (&lab.nat_a, &lab.peer_a, "203.0.113.10", "198.51.100"),
             (&lab.nat_b, &lab.peer_b, "203.0.113.20", "192.0.2"),
@@ -748,6 +761,16 @@ impl NatLab {
             lab.public.ip(&["link", "set", &pub_end, "up"]);
             nat.ip(&["addr", "add", &format!("{wan}/24"), "dev", "wan"]);
             nat.ip(&["link", "set", "wan", "up"]);
+            // A home router's default route: the provider (which never answers here).
+            nat.ip(&[
+                "route",
+                "add",
+                "default",
+                "via",
+                "203.0.113.254",
+                "dev",
+                "wan",
+            ]);
             // LAN: a veth from the NAT to its peer.
             run_ok(Command::new("ip").args([
                 "link", "add", "lan", "netns", &nat.name, "type", "veth", "peer", "name", "eth0",
@@ -767,8 +790,13 @@ impl NatLab {
             } else {
                 "masquerade"
             };
+            // As a home router: unsolicited UDP to the router itself is dropped, not answered
+            // with "port unreachable". Dropped in the filter chain, such a packet leaves no
+            // connection-tracking entry behind; one that stayed would take the port the NAT
+            // means to map the peer's own packets to (a clash), and break hole punching.
             let rules = format!(
-                "table ip nat {{ chain post {{ type nat hook postrouting priority 100; oifname \"wan\" {masquerade}; }}; }}\n"
+                "table ip nat {{ chain post {{ type nat hook postrouting priority 100; oifname \"wan\" {masquerade}; }}; }}\n\
+                 table inet fw {{ chain input {{ type filter hook input priority 0; iifname \"wan\" meta l4proto udp drop; }}; }}\n"
             );
             let mut child = nat
                 .command("nft")
