@@ -13,6 +13,7 @@ fn roompeer_offers_h264_first_and_chromium_takes_it() {
         roompeer_first: true,
         video_codec: None,
         expect: "H264",
+        relay: false,
     }
     .run("chromium-offerer-h264");
     // H.264 then VP8 in roompeer's offer; H.264 is packetization-mode 1, 42e01f.
@@ -33,6 +34,7 @@ fn roompeer_restricted_to_vp8_offers_it_to_chromium() {
         roompeer_first: true,
         video_codec: Some("vp8"),
         expect: "VP8",
+        relay: false,
     }
     .run("chromium-offerer-vp8");
     assert_eq!(video_codecs(&seen.offer), ["VP8/90000"]);
@@ -46,6 +48,7 @@ fn chromium_offers_vp8_first_and_roompeer_takes_it() {
         roompeer_first: false,
         video_codec: None,
         expect: "VP8",
+        relay: false,
     }
     .run("chromium-answerer-vp8");
     assert_eq!(
@@ -63,6 +66,7 @@ fn roompeer_restricted_to_h264_answers_chromium_with_it() {
         roompeer_first: false,
         video_codec: Some("h264"),
         expect: "H264",
+        relay: false,
     }
     .run("chromium-answerer-h264");
     assert!(
@@ -80,6 +84,7 @@ fn firefox_answers_roompeer_with_vp8() {
         roompeer_first: true,
         video_codec: None,
         expect: "VP8",
+        relay: false,
     }
     .run("firefox-answerer");
 }
@@ -92,6 +97,33 @@ fn firefox_offers_vp8_and_roompeer_answers() {
         roompeer_first: false,
         video_codec: None,
         expect: "VP8",
+        relay: false,
     }
     .run("firefox-offerer");
+}
+
+/// Relayed candidates only on both sides, through coturn with the seed's credentials: roompeer
+/// and Chromium both select a relay pair.
+#[test]
+fn relay_only_between_roompeer_and_chromium_goes_through_coturn() {
+    let seen = BrowserCall {
+        browser: Browser::Chromium,
+        server: ServerKind::V2,
+        roompeer_first: true,
+        video_codec: None,
+        expect: "H264",
+        relay: true,
+    }
+    .run("chromium-relay-only");
+    let pair = &seen.roompeer["selected_pair"];
+    assert_eq!(pair["local_type"], "relay", "{pair:#}");
+    assert_eq!(pair["remote_type"], "relay", "{pair:#}");
+    let browser_pair = &seen.browser["last"]["pair"];
+    assert_eq!(browser_pair["local"], "relay", "{:#}", seen.browser);
+    assert_eq!(browser_pair["remote"], "relay", "{:#}", seen.browser);
+    let t = &seen.roompeer["timings_ms"];
+    println!(
+        "FIGURE relay-only roompeer<->Chromium: ICE connected {} ms after the peer arrived",
+        t["ice_connected"].as_u64().unwrap_or(0) - t["peer_joined"].as_u64().unwrap_or(0)
+    );
 }

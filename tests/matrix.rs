@@ -67,6 +67,7 @@ fn browser(browser: Browser, server: ServerKind) {
         } else {
             "H264"
         },
+        relay: false,
     }
     .run(&format!("matrix-{}-{server:?}", browser.name()));
 }

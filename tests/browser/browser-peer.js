@@ -65,7 +65,11 @@ async function stats(page) {
     if (!window.pc) return out;
     const report = await window.pc.getStats();
     const codecs = {};
+    const candidates = {};
     report.forEach((s) => { if (s.type === 'codec') codecs[s.id] = s.mimeType; });
+    report.forEach((s) => {
+      if (s.type === 'local-candidate' || s.type === 'remote-candidate') candidates[s.id] = s.candidateType;
+    });
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') {
         Object.assign(out.video, { framesDecoded: s.framesDecoded, frameWidth: s.frameWidth, frameHeight: s.frameHeight, codec: codecs[s.codecId], packetsLost: s.packetsLost });
@@ -77,7 +81,7 @@ async function stats(page) {
         Object.assign(out.sent, { framesEncoded: s.framesEncoded, codec: codecs[s.codecId] });
       }
       if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
-        out.pair = { local: s.localCandidateId, remote: s.remoteCandidateId };
+        out.pair = { local: candidates[s.localCandidateId], remote: candidates[s.remoteCandidateId] };
       }
     });
     return out;

@@ -14,6 +14,8 @@ pub struct BrowserCall {
     pub video_codec: Option<&'static str>,
     /// The video codec both sides must end up using (`H264` or `VP8`).
     pub expect: &'static str,
+    /// Both sides use relayed candidates only, through a coturn with the seed's credentials.
+    pub relay: bool,
 }
 
 /// What the call left behind.
@@ -50,7 +52,24 @@ impl BrowserCall {
         if let Some(c) = self.video_codec {
             args.extend(["--video-codec", c]);
         }
-        let page = format!("{}/index.html?room={room}", server.http());
+        let mut page = format!("{}/index.html?room={room}", server.http());
+        let turn = self.relay.then(|| Coturn::start(&ns, 3478));
+        let ice = turn
+            .as_ref()
+            .map(|t| format!("turn:127.0.0.1:{}", t.port))
+            .unwrap_or_default();
+        if turn.is_some() {
+            args.extend([
+                "--relay-only",
+                "--ice",
+                &ice,
+                "--ice-user",
+                "aaaa",
+                "--ice-pass",
+                "aaaa",
+            ]);
+            page.push_str(&format!("&turn={ice}&user=aaaa&pass=aaaa&relay=1"));
+        }
         let (browser, rp) = if self.roompeer_first {
             let rp = Peer::start(&ns, &dir, "roompeer", &args).joined();
             (BrowserPeer::start_in(self.browser, &ns, &page, 4), rp)

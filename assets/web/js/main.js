@@ -5,7 +5,8 @@
 //
 // Like the seed, the room is never set unless the URL says `?room=NAME`, so `join` carries
 // `undefined`, which socket.io sends as null: the room called "null".
-// The seed hard-codes its coturn; this page uses `?turn=URL&user=U&pass=P`, or no ICE server.
+// The seed hard-codes its coturn; this page uses `?turn=URL&user=U&pass=P` (and `&relay=1`), or
+// no ICE server.
 
 var localVideo = document.querySelector('video#localvideo');
 var remoteVideo = document.querySelector('video#remotevideo');
@@ -23,6 +24,10 @@ if (params.get('turn')) {
     username: params.get('user') || '',
     credential: params.get('pass') || '',
   });
+}
+// `?relay=1`: relayed candidates only, as roompeer's --relay-only.
+if (params.get('relay') === '1') {
+  pcConfig.iceTransportPolicy = 'relay';
 }
 
 var localStream = null;
