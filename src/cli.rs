@@ -432,6 +432,7 @@ impl Cli {
                 max_calls: self.calls,
                 leave_timeout: Duration::from_secs(2),
                 disconnect_grace: Duration::from_secs(5),
+                restart_after: Duration::from_secs(1),
             },
             peer: PeerSettings {
                 ice_servers,

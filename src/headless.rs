@@ -607,8 +607,13 @@ impl Runner {
                 }
             }
             Action::StartPeer(id, role) => self.start_call(id, role).await,
-            Action::CreateOffer(id) => {
+            Action::CreateOffer(id) | Action::RestartIce(id) => {
+                let restart = matches!(action, Action::RestartIce(_));
+                if restart {
+                    self.event("ice_restart", Some(format!("call {}", id.0)));
+                }
                 let result = match self.peer(id) {
+                    Some(p) if restart => p.restart_ice().await,
                     Some(p) => p.create_offer().await,
                     None => return None,
                 };

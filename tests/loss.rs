@@ -126,3 +126,72 @@ fn after_a_three_second_outage_the_picture_comes_back() {
         );
     }
 }
+
+fn events(r: &Value) -> Vec<String> {
+    r["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// A 12 s outage outlasts ICE consent (5 s) and roompeer's grace (5 s): the offerer restarts
+/// ICE through signaling (which still works), the peer answers, and when the path comes back
+/// the same call goes on.
+#[test]
+fn through_a_twelve_second_outage_ice_restarts_keep_the_call() {
+    let dir = scratch("outage-12s");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let common = [
+        "--server",
+        &url,
+        "--duration",
+        "20",
+        "--calls",
+        "1",
+        "--video-size",
+        "320x240",
+    ];
+    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
+    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
+    b.wait_for("state=connected", Duration::from_secs(20));
+    a.wait_for("state=connected", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_secs(1));
+    ns.drop_udp();
+    let cut = std::time::Instant::now();
+    a.wait_for("restarting ICE", Duration::from_secs(15));
+    // The rest of the outage's 12 s (a length, not synchronisation).
+    std::thread::sleep(Duration::from_secs(12).saturating_sub(cut.elapsed()));
+    ns.restore_udp();
+    a.wait_for("reconnected", Duration::from_secs(15));
+    let reports = [a.finish(), b.finish()];
+    for (side, r) in ["a", "b"].iter().zip(&reports) {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let calls = r.report["calls"].as_array().unwrap();
+        assert_eq!(
+            calls.len(),
+            1,
+            "the same call, not a new one: {:#}",
+            r.report
+        );
+        assert_eq!(calls[0]["end"], "we_left", "held to the end");
+        let v = &r.report["video"];
+        println!(
+            "FIGURE outage 12 s side {side}: longest freeze {} ms, ICE restarts offered {}",
+            v["longest_freeze_ms"],
+            events(&r.report)
+                .iter()
+                .filter(|e| *e == "ice_restart")
+                .count()
+        );
+        // Before and after the outage, at 30 frames/s.
+        assert!(v["decoded_frames"].as_u64().unwrap() > 120, "{v:#}");
+    }
+    assert!(
+        events(&reports[0].report).contains(&"ice_restart".to_owned()),
+        "the offerer restarted ICE"
+    );
+}

@@ -9,6 +9,9 @@ use serde_json::Value;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+/// ICE restarts tried in one outage before the call is given up.
+const MAX_RESTARTS: u32 = 3;
+
 /// Numbers the calls of one run, from 1; inputs about an older call are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct CallId(pub u32);
@@ -37,8 +40,12 @@ pub struct Settings {
     /// How long to wait for `leaved` after sending `leave`.
     pub leave_timeout: Duration,
     /// How long a connected call may stay disconnected before it counts as failed (a peer that
-    /// crashed or lost its network sends no `bye`).
+    /// crashed or lost its network sends no `bye`). An answered ICE restart starts it afresh.
     pub disconnect_grace: Duration,
+    /// How long after a disconnection the offerer restarts ICE (the answerer waits three times
+    /// as long, so two roompeers do not both offer; the seed's page never restarts, so against
+    /// it the answerer must).
+    pub restart_after: Duration,
 }
 
 /// The state of the peer connection of a call, as the adapter reports it.
@@ -130,6 +137,9 @@ pub enum Action {
     AcceptOffer(CallId, String),
     /// Apply a remote answer.
     AcceptAnswer(CallId, String),
+    /// Restart ICE: create an offer with fresh ICE credentials, set it, report it with
+    /// `LocalDescription`.
+    RestartIce(CallId),
     /// Add a remote candidate (only after the remote description is applied).
     AddCandidate(CallId, CandidateMessage),
     /// The call is connected (for timings and reports).
@@ -153,8 +163,19 @@ struct Call {
     /// The offerer has its answer (so a later offer is a renegotiation).
     answered: bool,
     connected: bool,
-    /// Since when the connection has been disconnected, if it is.
+    /// Since when the connection has been disconnected, if it is (or since the last answered
+    /// ICE restart).
     disconnected_at: Option<Instant>,
+    /// An ICE restart was offered during this disconnection.
+    restart_sent: bool,
+    /// Our restart offer waits for its answer.
+    awaiting_restart_answer: bool,
+    /// The restart of this outage is ours (not the peer's); only its sender tries again.
+    restart_ours: bool,
+    /// ICE restarts offered in this call.
+    restarts: u32,
+    /// ICE restarts offered since the connection was last up.
+    restarts_this_outage: u32,
     /// The peer's socket id, when the server told us (`otherjoin`); the answerer never learns it.
     peer: Option<String>,
 }
@@ -262,15 +283,35 @@ impl Session {
 
     /// When to feed [`Input::Timeout`] next.
     pub fn deadline(&self) -> Option<Instant> {
-        let silent = self
-            .call
-            .as_ref()
-            .and_then(|c| c.disconnected_at)
-            .map(|t| t + self.settings.disconnect_grace);
+        let silent = self.call.as_ref().and_then(|c| {
+            let since = c.disconnected_at?;
+            let give_up = since + self.settings.disconnect_grace;
+            Some(match self.restart_due(c) {
+                Some(restart) => restart.min(give_up),
+                None => give_up,
+            })
+        });
         match (self.deadline, silent) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
+    }
+
+    /// When this disconnected call should restart ICE, if it should.
+    fn restart_due(&self, c: &Call) -> Option<Instant> {
+        if c.restart_sent || !self.signaling_up {
+            return None;
+        }
+        let wait = match c.role {
+            Role::Offerer => self.settings.restart_after,
+            Role::Answerer => self.settings.restart_after * 3,
+        };
+        c.disconnected_at.map(|t| t + wait)
+    }
+
+    /// ICE restarts offered in the current call.
+    pub fn restarts(&self) -> u32 {
+        self.call.as_ref().map_or(0, |c| c.restarts)
     }
 
     /// The current call and its role.
@@ -326,6 +367,11 @@ impl Session {
             answered: false,
             connected: false,
             disconnected_at: None,
+            restart_sent: false,
+            awaiting_restart_answer: false,
+            restart_ours: false,
+            restarts: 0,
+            restarts_this_outage: 0,
             peer,
         });
         self.phase = Phase::InCall;
@@ -472,16 +518,15 @@ impl Session {
                 }
                 match state {
                     PeerState::Connected => {
-                        let call = self.call.as_mut().filter(|c| c.id == id);
-                        if let Some(call) = call.as_ref()
-                            && call.disconnected_at.is_some()
-                        {
+                        let Some(call) = self.call.as_mut().filter(|c| c.id == id) else {
+                            return;
+                        };
+                        call.restart_sent = false;
+                        call.awaiting_restart_answer = false;
+                        call.restarts_this_outage = 0;
+                        if std::mem::take(&mut call.disconnected_at).is_some() {
                             tracing::info!("call {} reconnected", id.0);
-                        }
-                        if let Some(call) = call
-                            && std::mem::take(&mut call.disconnected_at).is_none()
-                            && !call.connected
-                        {
+                        } else if !call.connected {
                             call.connected = true;
                             self.any_connected = true;
                             self.actions.push_back(Action::CallConnected(id));
@@ -508,12 +553,46 @@ impl Session {
                 _ => self.leave(now, Finish::Stopped),
             },
             Input::Timeout => {
+                if let Some(c) = self.call.as_ref()
+                    && self.restart_due(c).is_some_and(|t| now >= t)
+                {
+                    let call = self.call.as_mut().expect("checked above");
+                    call.restart_sent = true;
+                    call.restart_ours = true;
+                    call.awaiting_restart_answer = true;
+                    call.restarts += 1;
+                    call.restarts_this_outage = 1;
+                    let id = call.id;
+                    tracing::info!("call {} is disconnected: restarting ICE", id.0);
+                    self.actions.push_back(Action::RestartIce(id));
+                    return;
+                }
                 let silent_too_long = self
                     .call
                     .as_ref()
                     .and_then(|c| c.disconnected_at)
                     .is_some_and(|t| now >= t + self.settings.disconnect_grace);
                 if silent_too_long {
+                    // The peer answered our last restart (so it is there), but the path has not
+                    // come back yet: try again, up to three times in one outage.
+                    let again = self.call.as_ref().is_some_and(|c| {
+                        c.restart_sent
+                            && c.restart_ours
+                            && !c.awaiting_restart_answer
+                            && c.restarts_this_outage < MAX_RESTARTS
+                            && self.signaling_up
+                    });
+                    if again {
+                        let call = self.call.as_mut().expect("checked above");
+                        call.awaiting_restart_answer = true;
+                        call.restarts += 1;
+                        call.restarts_this_outage += 1;
+                        call.disconnected_at = Some(now);
+                        let id = call.id;
+                        tracing::info!("call {} is still disconnected: restarting ICE again", id.0);
+                        self.actions.push_back(Action::RestartIce(id));
+                        return;
+                    }
                     tracing::info!("the peer stopped answering: ending the call");
                     self.end_call(now, CallEnd::ConnectionFailed);
                     return;
@@ -633,6 +712,13 @@ impl Session {
                     let call = self.call.as_mut().expect("checked above");
                     // Candidates of the new offer wait for it like those of the first.
                     call.remote_applied = false;
+                    if call.disconnected_at.is_some() {
+                        // The peer restarts ICE: do not offer one as well, and give it time,
+                        // beyond its own grace, to restart again if this one does not do.
+                        call.disconnected_at = Some(now + self.settings.restart_after * 3);
+                        call.restart_sent = true;
+                        call.restart_ours = false;
+                    }
                     let id = call.id;
                     self.actions.push_back(Action::AcceptOffer(id, sdp));
                 } else {
@@ -646,6 +732,15 @@ impl Session {
             SignalMessage::Answer(sdp) => match self.call.as_mut() {
                 Some(call) if call.role == Role::Offerer && !call.answered => {
                     call.answered = true;
+                    let id = call.id;
+                    self.actions.push_back(Action::AcceptAnswer(id, sdp));
+                }
+                Some(call) if call.awaiting_restart_answer => {
+                    call.awaiting_restart_answer = false;
+                    // The peer took the restart: a fresh grace for the new checks.
+                    if call.disconnected_at.is_some() {
+                        call.disconnected_at = Some(now);
+                    }
                     let id = call.id;
                     self.actions.push_back(Action::AcceptAnswer(id, sdp));
                 }

@@ -9,6 +9,7 @@ fn settings() -> Settings {
         max_calls: None,
         leave_timeout: Duration::from_secs(2),
         disconnect_grace: Duration::from_secs(5),
+        restart_after: Duration::from_secs(1),
     }
 }
 
@@ -629,18 +630,25 @@ fn a_peer_that_stays_silent_is_dropped_after_the_grace_but_may_come_back_before(
     assert_eq!(s.deadline(), None, "a held call has no deadline");
     // A short outage: back within the grace, nothing happens.
     s.handle(t, Input::Peer(CallId(1), PeerState::Disconnected));
-    assert_eq!(s.deadline(), Some(t + Duration::from_secs(5)));
+    assert_eq!(
+        s.deadline(),
+        Some(t + Duration::from_secs(1)),
+        "the offerer restarts ICE after a second"
+    );
     let t1 = t + Duration::from_secs(3);
     s.handle(t1, Input::Peer(CallId(1), PeerState::Connected));
     assert!(drain(&mut s).is_empty(), "no second CallConnected");
     assert_eq!(s.deadline(), None);
     s.handle(t1 + Duration::from_secs(5), Input::Timeout);
     assert!(drain(&mut s).is_empty());
-    // A long one: the call ends as after `bye`.
+    // A long one, and the restart goes unanswered (the peer is gone): the call ends as after
+    // `bye`.
     let t2 = t + Duration::from_secs(10);
     s.handle(t2, Input::Peer(CallId(1), PeerState::Disconnected));
+    s.handle(t2 + Duration::from_secs(1), Input::Timeout);
+    assert_eq!(drain(&mut s), vec![Action::RestartIce(CallId(1))]);
     s.handle(t2 + Duration::from_secs(4), Input::Timeout);
-    assert!(drain(&mut s).is_empty());
+    assert!(drain(&mut s).is_empty(), "one restart per disconnection");
     s.handle(t2 + Duration::from_secs(5), Input::Timeout);
     assert_eq!(
         drain(&mut s),
@@ -668,5 +676,127 @@ fn a_bye_about_another_socket_does_not_hang_up_the_offerer() {
     assert_eq!(
         drain(&mut s),
         vec![Action::ClosePeer(CallId(1), CallEnd::PeerLeft)]
+    );
+}
+
+#[test]
+fn a_disconnected_call_restarts_ice_and_an_answered_restart_gets_a_fresh_grace() {
+    let t = Instant::now();
+    let mut st = settings();
+    st.hold = None;
+    let mut s = joined(t, st);
+    s.handle(t, Input::Room(RoomEvent::OtherJoin { id: "p".into() }));
+    s.handle(
+        t,
+        Input::Room(RoomEvent::Message(SignalMessage::Answer("a".into()))),
+    );
+    s.handle(t, Input::Peer(CallId(1), PeerState::Connected));
+    drain(&mut s);
+    s.handle(t, Input::Peer(CallId(1), PeerState::Disconnected));
+    let t1 = t + Duration::from_secs(1);
+    s.handle(t1, Input::Timeout);
+    assert_eq!(drain(&mut s), vec![Action::RestartIce(CallId(1))]);
+    assert_eq!(s.restarts(), 1);
+    s.handle(
+        t1,
+        Input::LocalDescription(CallId(1), SignalMessage::Offer("o2".into())),
+    );
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::Emit {
+            event: "message",
+            args: vec![Value::Null, json!({"type":"offer","sdp":"o2"})]
+        }],
+        "the restart offer goes to the peer as any offer"
+    );
+    // Answered: the new checks get a full grace from the answer.
+    let t2 = t + Duration::from_secs(2);
+    s.handle(
+        t2,
+        Input::Room(RoomEvent::Message(SignalMessage::Answer("a2".into()))),
+    );
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::AcceptAnswer(CallId(1), "a2".into())]
+    );
+    s.handle(t + Duration::from_secs(6), Input::Timeout);
+    assert!(drain(&mut s).is_empty(), "still within the renewed grace");
+    // The grace runs out with the path still down: the peer is there, so try again.
+    s.handle(t + Duration::from_secs(7), Input::Timeout);
+    assert_eq!(drain(&mut s), vec![Action::RestartIce(CallId(1))]);
+    s.handle(
+        t + Duration::from_secs(7),
+        Input::Room(RoomEvent::Message(SignalMessage::Answer("a3".into()))),
+    );
+    drain(&mut s);
+    // The path comes back: the same call goes on, and the next outage restarts again.
+    s.handle(
+        t + Duration::from_secs(6),
+        Input::Peer(CallId(1), PeerState::Connected),
+    );
+    assert!(drain(&mut s).is_empty(), "no second CallConnected");
+    assert_eq!(s.current_call(), Some((CallId(1), Role::Offerer)));
+    let t3 = t + Duration::from_secs(20);
+    s.handle(t3, Input::Peer(CallId(1), PeerState::Disconnected));
+    s.handle(t3 + Duration::from_secs(1), Input::Timeout);
+    assert_eq!(drain(&mut s), vec![Action::RestartIce(CallId(1))]);
+}
+
+#[test]
+fn the_answerer_takes_the_peers_restart_and_offers_none_of_its_own() {
+    let t = Instant::now();
+    let mut st = settings();
+    st.hold = None;
+    let mut s = joined(t, st);
+    s.handle(
+        t,
+        Input::Room(RoomEvent::Message(SignalMessage::Offer("o".into()))),
+    );
+    s.handle(t, Input::Peer(CallId(1), PeerState::Connected));
+    drain(&mut s);
+    s.handle(t, Input::Peer(CallId(1), PeerState::Disconnected));
+    assert_eq!(
+        s.deadline(),
+        Some(t + Duration::from_secs(3)),
+        "the answerer gives the offerer time to restart first"
+    );
+    let t1 = t + Duration::from_secs(1);
+    s.handle(
+        t1,
+        Input::Room(RoomEvent::Message(SignalMessage::Offer("restart".into()))),
+    );
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::AcceptOffer(CallId(1), "restart".into())]
+    );
+    s.handle(t + Duration::from_secs(3), Input::Timeout);
+    assert!(
+        drain(&mut s).is_empty(),
+        "no restart of its own, no hang-up"
+    );
+    // Beyond the peer's own grace (its next restart may be on its way): still waiting.
+    s.handle(t1 + Duration::from_secs(7), Input::Timeout);
+    assert!(
+        drain(&mut s).is_empty(),
+        "the taker of a restart never restarts again itself"
+    );
+    assert!(s.current_call().is_some());
+    // A page that never restarts: the answerer restarts itself.
+    s.handle(
+        t + Duration::from_secs(4),
+        Input::Peer(CallId(1), PeerState::Connected),
+    );
+    let t2 = t + Duration::from_secs(10);
+    s.handle(t2, Input::Peer(CallId(1), PeerState::Disconnected));
+    s.handle(t2 + Duration::from_secs(3), Input::Timeout);
+    assert_eq!(drain(&mut s), vec![Action::RestartIce(CallId(1))]);
+    // Its answer is taken although the answerer never offered before.
+    s.handle(
+        t2 + Duration::from_secs(3),
+        Input::Room(RoomEvent::Message(SignalMessage::Answer("a".into()))),
+    );
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::AcceptAnswer(CallId(1), "a".into())]
     );
 }

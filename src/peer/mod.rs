@@ -504,6 +504,16 @@ impl Peer {
         Ok(SignalMessage::Offer(self.set_local(offer).await?))
     }
 
+    /// Restarts ICE: an offer with fresh ICE credentials (the peer answers it as any offer,
+    /// the seed's page included); returns the message to send.
+    pub async fn restart_ice(&self) -> Result<SignalMessage, String> {
+        self.pc
+            .restart_ice()
+            .await
+            .map_err(err("cannot restart ICE"))?;
+        self.create_offer().await
+    }
+
     /// Applies a remote offer, creates and sets the answer; returns the message to send.
     pub async fn accept_offer(&self, sdp: String) -> Result<SignalMessage, String> {
         check_common_video_codec(&sdp, &self.settings.video_codecs)?;
