@@ -840,6 +840,16 @@ impl Runner {
             counter_gaps: r.counter_gaps,
             counter_reversals: r.counter_reversals,
             longest_freeze_ms: r.longest_freeze_ms,
+            encoder_kbps: call
+                .media
+                .encoder_bitrate_bps
+                .load(std::sync::atomic::Ordering::Relaxed)
+                / 1000,
+            encoder_kbps_min: call
+                .media
+                .encoder_bitrate_min_bps
+                .load(std::sync::atomic::Ordering::Relaxed)
+                / 1000,
             received_fps: r.first_frame_at.filter(|_| r.decoded_frames > 1).map(|t| {
                 let secs = now.duration_since(t).as_secs_f64().max(0.001);
                 (r.decoded_frames as f64 - 1.0) / secs

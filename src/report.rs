@@ -131,6 +131,10 @@ pub struct VideoReport {
     pub received_fps: Option<f64>,
     /// The longest time between two decoded frames, ms (a freeze).
     pub longest_freeze_ms: u64,
+    /// The rate the video encoder aimed at when the call ended, kbit/s (congestion control).
+    pub encoder_kbps: u64,
+    /// The lowest rate congestion control asked of the encoder in the call, kbit/s.
+    pub encoder_kbps_min: u64,
     /// Mean delay from the sender's stamp to decoding (both clocks on this machine).
     pub mean_latency_ms: Option<f64>,
     /// Frames the decoder rejected.

@@ -127,6 +127,50 @@ fn after_a_three_second_outage_the_picture_comes_back() {
     }
 }
 
+/// A link that carries less than the call sends (1 Mbit/s of video each way through 1.1 Mbit/s
+/// in all): congestion control (GCC on transport-wide feedback) brings the encoders down, and
+/// the picture keeps moving.
+#[test]
+fn on_a_narrow_link_the_senders_slow_down_and_the_picture_keeps_moving() {
+    let dir = scratch("narrow");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let common = [
+        "--server",
+        &url,
+        "--duration",
+        "15",
+        "--calls",
+        "1",
+        "--video-size",
+        "320x240",
+        "--video-kbps",
+        "1000",
+    ];
+    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
+    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
+    b.wait_for("state=connected", Duration::from_secs(20));
+    a.wait_for("state=connected", Duration::from_secs(20));
+    ns.cap_udp(80);
+    for (side, r) in ["a", "b"].iter().zip([a.finish(), b.finish()]) {
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v = &r.report["video"];
+        println!(
+            "FIGURE narrow link side {side}: encoder down to {} kbit/s (ended at {}), {:.1} frames/s received, longest freeze {} ms",
+            v["encoder_kbps_min"],
+            v["encoder_kbps"],
+            v["received_fps"].as_f64().unwrap_or_default(),
+            v["longest_freeze_ms"],
+        );
+        assert!(
+            v["encoder_kbps_min"].as_u64().unwrap() < 600,
+            "the sender slowed down: {v:#}"
+        );
+        assert!(v["received_fps"].as_f64().unwrap() >= 15.0, "{v:#}");
+    }
+}
+
 fn events(r: &Value) -> Vec<String> {
     r["events"]
         .as_array()

@@ -89,6 +89,29 @@ impl H264Encoder {
         })
     }
 
+    /// Aims at a new bit rate from the next frame on (congestion control).
+    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), String> {
+        let mut info = openh264_sys2::SBitrateInfo {
+            iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
+            iBitrate: i32::try_from(bitrate_bps).unwrap_or(i32::MAX),
+        };
+        // SAFETY: ENCODER_OPTION_BITRATE takes a pointer to an SBitrateInfo, which lives for
+        // the call; the encoder is initialised (the crate's constructor did it).
+        let rc = unsafe {
+            self.encoder.raw_api().set_option(
+                openh264_sys2::ENCODER_OPTION_BITRATE,
+                (&raw mut info).cast(),
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "the H.264 encoder refused a bit rate of {bitrate_bps} b/s ({rc})"
+            ))
+        }
+    }
+
     /// Encodes one frame; `keyframe` forces an IDR (after PLI/FIR).
     pub fn encode(&mut self, frame: &I420Frame, keyframe: bool) -> Result<EncodedFrame, String> {
         if keyframe {

@@ -105,6 +105,14 @@ impl VideoEncoder {
         })
     }
 
+    /// Aims at a new bit rate from the next frame on.
+    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), String> {
+        match self {
+            Self::H264(e) => e.set_bitrate(bitrate_bps),
+            Self::Vp8(e) => e.set_bitrate(bitrate_bps),
+        }
+    }
+
     /// Encodes one frame (a keyframe if asked); empty when rate control dropped it.
     pub fn encode(&mut self, frame: &I420Frame, keyframe: bool) -> Result<EncodedFrame, String> {
         match self {

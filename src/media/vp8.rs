@@ -28,6 +28,8 @@ pub struct Vp8Frame {
 /// A real-time VP8 encoder (CBR, no lag, error resilient, keyframe at least every `kf_max`).
 pub struct Vp8Encoder {
     ctx: Box<vpx::vpx_codec_ctx_t>,
+    /// The configuration the encoder runs with (changed for a new bit rate).
+    cfg: Box<vpx::vpx_codec_enc_cfg_t>,
     width: usize,
     height: usize,
     pts: i64,
@@ -79,6 +81,7 @@ impl Vp8Encoder {
             )?;
             let mut encoder = Self {
                 ctx,
+                cfg: Box::new(cfg),
                 width,
                 height,
                 pts: 0,
@@ -90,6 +93,19 @@ impl Vp8Encoder {
                 "speed setting",
             )?;
             Ok(encoder)
+        }
+    }
+
+    /// Aims at a new bit rate from the next frame on (congestion control).
+    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), String> {
+        self.cfg.rc_target_bitrate = (bitrate_bps / 1000).max(50);
+        // SAFETY: the context was initialised in `new` and the configuration is a valid one
+        // libvpx filled in, with only the target changed.
+        unsafe {
+            check(
+                vpx::vpx_codec_enc_config_set(&mut *self.ctx, &*self.cfg),
+                "bit rate change",
+            )
         }
     }
 

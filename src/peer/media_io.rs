@@ -107,6 +107,12 @@ pub struct CallMedia {
     pub audio_sent: AtomicU64,
     /// RTP payload bytes sent (video and audio).
     pub bytes_sent: AtomicU64,
+    /// Congestion control's estimate of what the path carries, b/s (0: none yet).
+    pub target_bitrate_bps: AtomicU64,
+    /// The rate the video encoder aims at now, b/s.
+    pub encoder_bitrate_bps: AtomicU64,
+    /// The lowest rate the video encoder was asked for in this call, b/s.
+    pub encoder_bitrate_min_bps: AtomicU64,
     /// RTP payload bytes received (video and audio).
     pub bytes_received: AtomicU64,
     /// Keyframe requests (PLI/FIR) received from the peer.
@@ -173,7 +179,8 @@ impl CallMedia {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
-    fn stopped(&self) -> bool {
+    /// Whether the call's media has stopped.
+    pub fn stopped(&self) -> bool {
         self.stop.is_cancelled()
     }
 
@@ -277,6 +284,13 @@ pub fn start_video_sender(
             let mut counter = 0u32;
             let mut source = VideoSource::TestPattern;
             let mut generation = u64::MAX;
+            let mut bitrate = settings.bitrate_bps;
+            media
+                .encoder_bitrate_bps
+                .store(u64::from(bitrate), Ordering::Relaxed);
+            media
+                .encoder_bitrate_min_bps
+                .store(u64::from(bitrate), Ordering::Relaxed);
             while !media.stopped() {
                 let g = media.controls.generation();
                 if g != generation {
@@ -310,6 +324,29 @@ pub fn start_video_sender(
                 }
                 if let Some(v) = &media.view {
                     v.local_frame(&frame);
+                }
+                // Follow congestion control's estimate (less what audio needs), within the
+                // configured rate; small moves are not worth a rate-control upset.
+                let target = media.target_bitrate_bps.load(Ordering::Relaxed);
+                if target > 0 {
+                    let want = (target as f64 - crate::peer::AUDIO_RESERVE_BPS)
+                        .clamp(crate::peer::MIN_VIDEO_BPS, f64::from(settings.bitrate_bps))
+                        as u32;
+                    if want.abs_diff(bitrate) > bitrate / 10 {
+                        match encoder.set_bitrate(want) {
+                            Ok(()) => {
+                                tracing::debug!(from = bitrate, to = want, "video bit rate");
+                                bitrate = want;
+                                media
+                                    .encoder_bitrate_bps
+                                    .store(u64::from(want), Ordering::Relaxed);
+                                media
+                                    .encoder_bitrate_min_bps
+                                    .fetch_min(u64::from(want), Ordering::Relaxed);
+                            }
+                            Err(e) => tracing::warn!("{e}"),
+                        }
+                    }
                 }
                 let keyframe = counter == 0 || media.keyframe_wanted.swap(false, Ordering::Relaxed);
                 let encoded = match encoder.encode(&frame, keyframe) {

@@ -10,8 +10,13 @@ use crate::media::video::VideoCodec;
 use crate::signaling::room::{CandidateMessage, SignalMessage};
 use media_io::{CallMedia, MediaSettings};
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Gcc;
 use rtc::interceptor::{JitterBufferBuilder, Slot};
 use rtc::media_stream::MediaStreamTrack;
+use rtc::peer_connection::configuration::interceptor_registry::{
+    CongestionFeedback, configure_congestion_control, configure_nack, configure_rtcp_reports,
+    configure_simulcast_extension_headers,
+};
 use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
@@ -32,8 +37,12 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceServer, RTCIceTransportPolicy, RTCPeerConnectionIceEvent,
     RTCPeerConnectionState, RTCSessionDescription, Registry, SettingEngineBuilder,
-    register_default_interceptors,
 };
+
+/// What congestion control keeps for audio, RTCP and headers above the video's rate.
+pub const AUDIO_RESERVE_BPS: f64 = 64_000.0;
+/// The lowest video rate congestion control asks for.
+pub const MIN_VIDEO_BPS: f64 = 100_000.0;
 use webrtc::rtp_transceiver::RtpSender;
 
 /// How every call's peer connection is built.
@@ -286,12 +295,27 @@ async fn build_connection(
             RtpCodecKind::Audio,
         )
         .map_err(err("cannot register Opus"))?;
-    let mut registry = register_default_interceptors(Registry::new(), &mut engine)
-        .map_err(err("cannot set up interceptors"))?
-        .with(
-            Slot::from(rtcp::SLOT),
-            rtcp::KeyframeRequestForwarder::new(reports),
-        );
+    // The default interceptors (NACK, RTCP reports, simulcast header extensions) and, instead
+    // of their receive-only TWCC, send-side congestion control: GCC on transport-wide feedback,
+    // with a pacer. Its estimate reaches the encoder through `target_bitrate` (see
+    // `start_media`). The TWCC recorder it adds serves the peer's estimator.
+    let registry = configure_nack(Registry::new(), &mut engine);
+    configure_simulcast_extension_headers(&mut engine)
+        .map_err(err("cannot set up interceptors"))?;
+    let registry = configure_rtcp_reports(registry);
+    let video_bps = f64::from(settings.media.bitrate_bps);
+    let gcc = Gcc::new(
+        video_bps + AUDIO_RESERVE_BPS,
+        MIN_VIDEO_BPS + AUDIO_RESERVE_BPS,
+        video_bps * 1.25 + AUDIO_RESERVE_BPS,
+    );
+    let mut registry =
+        configure_congestion_control(registry, gcc, CongestionFeedback::Twcc, &mut engine)
+            .map_err(err("cannot set up congestion control"))?
+            .with(
+                Slot::from(rtcp::SLOT),
+                rtcp::KeyframeRequestForwarder::new(reports),
+            );
     if !settings.jitter_depth.is_zero() {
         // Reorders packets and holds a gap open long enough for a NACKed packet to come back
         // (NACK interval 100 ms + round trip), so one lost packet does not cost a keyframe.
@@ -570,6 +594,32 @@ impl Peer {
             &self.settings.media,
             self.media.clone(),
         )?;
+        // Congestion control's estimate, read twice a second for the video encoder.
+        let pc = Arc::downgrade(&self.pc);
+        let media = self.media.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(500));
+            while !media.stopped() {
+                tick.tick().await;
+                let Some(pc) = pc.upgrade() else { break };
+                let report = pc
+                    .get_stats(
+                        std::time::Instant::now(),
+                        rtc::statistics::StatsSelector::None,
+                    )
+                    .await;
+                let target = report
+                    .outbound_rtp_streams()
+                    .map(|s| s.target_bitrate)
+                    .fold(0.0, f64::max);
+                tracing::debug!(target, "congestion control estimate");
+                if target > 0.0 {
+                    media
+                        .target_bitrate_bps
+                        .store(target as u64, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        });
         media_io::start_audio_sender(
             self.audio.clone(),
             audio_ssrc,

@@ -113,7 +113,7 @@ impl ReceptionReports {
 pub const SLOT: usize = 14_000;
 
 /// Marks inbound PLI and FIR for delivery to the sending track and records reception reports;
-/// other RTCP ends here.
+/// other RTCP ends here, but for congestion control's estimate, which goes on to the stats.
 pub struct KeyframeRequestForwarder {
     reports: Arc<ReceptionReports>,
     read: VecDeque<TaggedPacket>,
@@ -158,7 +158,16 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
                 .filter(|p| is_keyframe_request(p.as_ref()))
                 .cloned()
                 .collect();
+            let carries_estimate = msg.message.has(&Attribute::TargetBitrateChanged {
+                bits_per_second: 0.0,
+            });
             if requests.is_empty() {
+                if carries_estimate {
+                    // Congestion control's new estimate rides on this packet: pass it on, empty,
+                    // so it reaches the connection's stats (`target_bitrate`).
+                    msg.message.packet = Packet::Rtcp(Vec::new());
+                    self.read.push_back(msg);
+                }
                 return Ok(());
             }
             msg.message.packet = Packet::Rtcp(requests);

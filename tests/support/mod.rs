@@ -100,6 +100,20 @@ impl Netns {
         assert!(child.wait().unwrap().success(), "nft refused the loss rule");
     }
 
+    /// Caps UDP at `kbytes` kB/s in all (both directions of a call on `lo` share it): what
+    /// goes over is dropped, as at a congested link. Ended by [`Netns::restore_udp`].
+    pub fn cap_udp(&self, kbytes: u32) {
+        let rules = format!(
+            "table inet outage {{ chain output {{ type filter hook output priority 0; meta l4proto udp limit rate over {kbytes} kbytes/second burst 200 kbytes drop; }}; }}\n"
+        );
+        let mut c = self.command("nft");
+        c.args(["-f", "-"]).stdin(Stdio::piped());
+        let mut child = c.spawn().expect("nft");
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
+        drop(child.stdin.take());
+        assert!(child.wait().unwrap().success(), "nft refused the cap rule");
+    }
+
     /// Ends an outage started with [`Netns::drop_udp`].
     pub fn restore_udp(&self) {
         run_ok(
