@@ -273,6 +273,14 @@ fn with_stun_twins(servers: &[RTCIceServer]) -> Vec<RTCIceServer> {
     out
 }
 
+/// The ICE keepalive interval: short when a TURN server may relay (see `build_connection`).
+fn relay_keepalive(servers: &[RTCIceServer]) -> Option<Duration> {
+    servers
+        .iter()
+        .any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
+        .then_some(Duration::from_millis(50))
+}
+
 /// Builds a peer connection with roompeer's codecs and interceptors.
 async fn build_connection(
     settings: &PeerSettings,
@@ -351,6 +359,12 @@ async fn build_connection(
                 // The agent waits 2 s before it settles for a relay pair, in case a direct one
                 // comes; with relay only, nothing better can come.
                 .with_relay_acceptance_min_wait(settings.relay_only.then_some(Duration::ZERO))
+                // webrtc 0.21's driver hands data that arrived through a TURN relay to the
+                // connection after it has flushed its writes, so an answer to it (a DTLS
+                // flight) waits for the driver's next wake-up: the next timer, up to ~400 ms
+                // during the handshake. Keepalives every 50 ms bound that wait; without a TURN
+                // server there is no relayed data and the default (2 s) stays.
+                .with_ice_timeouts(None, None, relay_keepalive(&settings.ice_servers))
                 .build(),
         )
         .with_media_engine(engine)
