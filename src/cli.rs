@@ -86,6 +86,11 @@ pub struct Cli {
     #[arg(long)]
     pub relay_only: bool,
 
+    /// mDNS host candidates (`.local`, as browsers send): `resolve` them (where multicast
+    /// works; skipped elsewhere), also `hide` our own addresses behind them, or `off`.
+    #[arg(long, value_name = "MODE", value_enum, default_value = "resolve")]
+    pub mdns: crate::peer::MdnsPolicy,
+
     /// A TOML file with server, room and ICE servers with per-server credentials.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
@@ -437,6 +442,7 @@ impl Cli {
             peer: PeerSettings {
                 ice_servers,
                 relay_only: self.relay_only,
+                mdns: self.mdns,
                 jitter_depth: Duration::from_millis(self.jitter_ms),
                 video_codecs: match self.video_codec {
                     Some(c) => vec![c],

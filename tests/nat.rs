@@ -147,3 +147,99 @@ fn relay_only_calls_cross_two_symmetric_nats_through_coturn() {
         );
     }
 }
+
+/// One call in a namespace with a multicast-capable interface: `a` hides its host addresses
+/// behind mDNS names (as browsers do), `b` handles them as `b_mdns` says. Returns b's report
+/// and the candidates b received.
+fn mdns_call(name: &str, b_mdns: &str) -> (Value, String, String) {
+    let dir = scratch(name);
+    let ns = Netns::new();
+    // A veth pair inside the namespace: an interface that can multicast, and nothing outside.
+    ns.ip(&["link", "add", "mc0", "type", "veth", "peer", "name", "mc1"]);
+    ns.ip(&["link", "set", "mc1", "up"]);
+    ns.ip(&["link", "set", "mc0", "up"]);
+    ns.ip(&["addr", "add", "10.77.0.1/24", "dev", "mc0"]);
+    // Where multicast goes (a host with a default route has this implicitly).
+    ns.ip(&["route", "add", "224.0.0.0/4", "dev", "mc0"]);
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let rec = dir.join("rec-b").display().to_string();
+    let common = [
+        "--server",
+        &url,
+        "--duration",
+        "3",
+        "--calls",
+        "1",
+        "--video-size",
+        "320x240",
+    ];
+    let a = Peer::start(
+        &ns,
+        &dir,
+        "a",
+        &[&common[..], &["--id", "1", "--mdns", "hide"]].concat(),
+    )
+    .joined();
+    // The ICE agent's word on each mDNS query it made.
+    let b = Peer::start_with_env(
+        &ns,
+        &dir,
+        "b",
+        &[
+            &common[..],
+            &["--id", "2", "--mdns", b_mdns, "--record", &rec],
+        ]
+        .concat(),
+        &[(
+            "ROOMPEER_LOG",
+            "roompeer=info,warn,rtc_ice::agent::agent_proto=debug",
+        )],
+    );
+    let (fa, fb) = (a.finish(), b.finish());
+    assert_eq!(fa.code, 0, "{}", fa.stderr);
+    assert_eq!(fb.code, 0, "{}", fb.stderr);
+    let candidates = std::fs::read_to_string(dir.join("rec-b/call-1/candidates.jsonl")).unwrap();
+    (fb.report, candidates, fb.stderr)
+}
+
+/// A peer that hides its addresses behind `.local` names (Chrome does): roompeer resolves
+/// them where multicast works, and the call goes host to host.
+#[test]
+fn mdns_candidates_are_resolved_where_multicast_works() {
+    let (r, candidates, stderr) = mdns_call("mdns-resolve", "resolve");
+    assert!(
+        candidates
+            .lines()
+            .any(|l| l.contains("\"remote\"") && l.contains(".local")),
+        "the peer sent mDNS candidates: {candidates}"
+    );
+    assert!(
+        stderr.contains("answered") && stderr.contains("resolved_addr 10.77.0.1:"),
+        "the name was resolved over mDNS: {stderr}"
+    );
+    // The checks from the peer may win the race to a pair (peer-reflexive) before the name
+    // resolves; either way the call is direct.
+    let pair = &r["selected_pair"];
+    assert!(
+        (pair["remote_type"] == "host"
+            && pair["remote_address"].as_str().unwrap().contains(".local:"))
+            || pair["remote_type"] == "prflx",
+        "{pair:#}"
+    );
+}
+
+/// Where roompeer cannot (or may not) resolve them, `.local` candidates are skipped, and the
+/// call still connects, through the address the peer's checks come from (peer-reflexive).
+#[test]
+fn mdns_candidates_are_skipped_cleanly_where_they_cannot_be_resolved() {
+    let (r, _, _) = mdns_call("mdns-off", "off");
+    let pair = &r["selected_pair"];
+    assert_eq!(pair["remote_type"], "prflx", "{pair:#}");
+    let t = &r["timings_ms"];
+    let took = t["ice_connected"].as_u64().unwrap() - t["peer_joined"].as_u64().unwrap();
+    assert!(
+        took < 3000,
+        "no stall on unresolvable candidates: {took} ms"
+    );
+}

@@ -45,9 +45,23 @@ pub const AUDIO_RESERVE_BPS: f64 = 64_000.0;
 pub const MIN_VIDEO_BPS: f64 = 100_000.0;
 use webrtc::rtp_transceiver::RtpSender;
 
+/// What roompeer does with mDNS (`.local`) host candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum MdnsPolicy {
+    /// Resolve the peer's `.local` candidates where multicast works; skip them where not.
+    #[default]
+    Resolve,
+    /// Also hide our own host addresses behind `.local` names, as browsers do.
+    Hide,
+    /// Skip `.local` candidates; offer plain addresses.
+    Off,
+}
+
 /// How every call's peer connection is built.
 #[derive(Debug, Clone)]
 pub struct PeerSettings {
+    /// What to do with mDNS candidates.
+    pub mdns: MdnsPolicy,
     /// STUN/TURN servers.
     pub ice_servers: Vec<RTCIceServer>,
     /// Use relay candidates only.
@@ -353,6 +367,13 @@ async fn build_connection(
         .with_setting_engine(
             SettingEngineBuilder::new()
                 .with_multicast_dns_mode(mdns)
+                // What a `.local` name stands for when we hide our address (one IPv4 address,
+                // as rtc's agent supports).
+                .with_multicast_dns_local_ip(
+                    (mdns == MulticastDnsMode::QueryAndGather)
+                        .then(|| addrs.iter().map(|a| a.ip()).find(|ip| ip.is_ipv4()))
+                        .flatten(),
+                )
                 // RFC 8445's pacing (Ta = 50 ms) instead of 200 ms between checks, as browsers
                 // do; the number of attempts keeps about 1.5 s per pair before it fails.
                 .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(30))
@@ -419,10 +440,11 @@ impl Peer {
         // mDNS resolves browsers' `.local` host candidates; where no multicast route exists (a
         // namespace with only `lo`) its socket cannot be opened, and the call goes on without it.
         let reports = Arc::new(rtcp::ReceptionReports::default());
-        let mdns = if multicast_available() {
-            MulticastDnsMode::QueryOnly
-        } else {
-            MulticastDnsMode::Disabled
+        let mdns = match settings.mdns {
+            _ if !multicast_available() => MulticastDnsMode::Disabled,
+            MdnsPolicy::Resolve => MulticastDnsMode::QueryOnly,
+            MdnsPolicy::Hide => MulticastDnsMode::QueryAndGather,
+            MdnsPolicy::Off => MulticastDnsMode::Disabled,
         };
         let pc = match build_connection(settings, handler.clone(), mdns, reports.clone()).await {
             Ok(pc) => pc,

@@ -374,7 +374,11 @@ impl Peer {
             .arg(&report)
             .env(
                 "ROOMPEER_LOG",
-                std::env::var("ROOMPEER_TEST_LOG").unwrap_or("roompeer=info,warn".into()),
+                env.iter()
+                    .find(|(k, _)| *k == "ROOMPEER_LOG")
+                    .map(|(_, v)| v.to_string())
+                    .or_else(|| std::env::var("ROOMPEER_TEST_LOG").ok())
+                    .unwrap_or("roompeer=info,warn".into()),
             )
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
