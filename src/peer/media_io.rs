@@ -156,6 +156,14 @@ impl CallMedia {
         })
     }
 
+    /// The video encoder now aims at `bps`.
+    fn encoder_rate(&self, bps: u32) {
+        self.encoder_bitrate_bps
+            .store(u64::from(bps), Ordering::Relaxed);
+        self.encoder_bitrate_min_bps
+            .fetch_min(u64::from(bps), Ordering::Relaxed);
+    }
+
     /// Tells the window about a device problem (and the log).
     fn device_notice(&self, message: String) {
         tracing::warn!("{message}");
@@ -284,13 +292,11 @@ pub fn start_video_sender(
             let mut counter = 0u32;
             let mut source = VideoSource::TestPattern;
             let mut generation = u64::MAX;
-            let mut bitrate = settings.bitrate_bps;
-            media
-                .encoder_bitrate_bps
-                .store(u64::from(bitrate), Ordering::Relaxed);
+            let mut rate = RateFollower::new(settings.bitrate_bps);
+            media.encoder_rate(settings.bitrate_bps);
             media
                 .encoder_bitrate_min_bps
-                .store(u64::from(bitrate), Ordering::Relaxed);
+                .store(u64::from(settings.bitrate_bps), Ordering::Relaxed);
             while !media.stopped() {
                 let g = media.controls.generation();
                 if g != generation {
@@ -325,27 +331,10 @@ pub fn start_video_sender(
                 if let Some(v) = &media.view {
                     v.local_frame(&frame);
                 }
-                // Follow congestion control's estimate (less what audio needs), within the
-                // configured rate; small moves are not worth a rate-control upset.
-                let target = media.target_bitrate_bps.load(Ordering::Relaxed);
-                if target > 0 {
-                    let want = (target as f64 - crate::peer::AUDIO_RESERVE_BPS)
-                        .clamp(crate::peer::MIN_VIDEO_BPS, f64::from(settings.bitrate_bps))
-                        as u32;
-                    if want.abs_diff(bitrate) > bitrate / 10 {
-                        match encoder.set_bitrate(want) {
-                            Ok(()) => {
-                                tracing::debug!(from = bitrate, to = want, "video bit rate");
-                                bitrate = want;
-                                media
-                                    .encoder_bitrate_bps
-                                    .store(u64::from(want), Ordering::Relaxed);
-                                media
-                                    .encoder_bitrate_min_bps
-                                    .fetch_min(u64::from(want), Ordering::Relaxed);
-                            }
-                            Err(e) => tracing::warn!("{e}"),
-                        }
+                if let Some(want) = rate.next(media.target_bitrate_bps.load(Ordering::Relaxed)) {
+                    match encoder.set_bitrate(want) {
+                        Ok(()) => media.encoder_rate(want),
+                        Err(e) => tracing::warn!("{e}"),
                     }
                 }
                 let keyframe = counter == 0 || media.keyframe_wanted.swap(false, Ordering::Relaxed);
@@ -394,6 +383,34 @@ pub fn start_video_sender(
         .map_err(|e| format!("cannot start the video thread: {e}"))?;
     media.keep_thread(handle);
     Ok(())
+}
+
+/// Follows congestion control's estimate with the video encoder's rate: the estimate less what
+/// audio needs, within 100 kbit/s and the configured rate, and only moves of more than 10% (a
+/// rate change upsets the encoder's rate control for a moment).
+struct RateFollower {
+    max: u32,
+    current: u32,
+}
+
+impl RateFollower {
+    fn new(max: u32) -> Self {
+        Self { max, current: max }
+    }
+
+    /// The rate to set now, if any (`estimate_bps` 0: no estimate yet).
+    fn next(&mut self, estimate_bps: u64) -> Option<u32> {
+        if estimate_bps == 0 {
+            return None;
+        }
+        let want = (estimate_bps as f64 - crate::peer::AUDIO_RESERVE_BPS)
+            .clamp(crate::peer::MIN_VIDEO_BPS, f64::from(self.max)) as u32;
+        (want.abs_diff(self.current) > self.current / 10).then(|| {
+            tracing::debug!(from = self.current, to = want, "video bit rate");
+            self.current = want;
+            want
+        })
+    }
 }
 
 /// What the video sender sends.
@@ -879,5 +896,21 @@ async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
         && let Err(e) = w.finish()
     {
         tracing::error!("cannot finish the audio recording: {e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateFollower;
+
+    #[test]
+    fn the_encoder_follows_the_estimate_within_bounds_and_ignores_small_moves() {
+        let mut r = RateFollower::new(1_000_000);
+        assert_eq!(r.next(0), None, "no estimate yet");
+        assert_eq!(r.next(1_300_000), None, "capped at the configured rate");
+        assert_eq!(r.next(564_000), Some(500_000), "less 64 kbit/s for audio");
+        assert_eq!(r.next(580_000), None, "a 3% move is not worth it");
+        assert_eq!(r.next(100_000), Some(100_000), "never below 100 kbit/s");
+        assert_eq!(r.next(2_000_000), Some(1_000_000));
     }
 }
