@@ -80,8 +80,16 @@ async function stats(page) {
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
         Object.assign(out.sent, { framesEncoded: s.framesEncoded, codec: codecs[s.codecId] });
       }
-      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded' && !out.pair) {
         out.pair = { local: candidates[s.localCandidateId], remote: candidates[s.remoteCandidateId] };
+      }
+    });
+    // The pair the transport uses, where the browser says (a nominated pair can be between
+    // consent checks at the moment of asking).
+    report.forEach((s) => {
+      const pair = s.type === 'transport' && s.selectedCandidatePairId && report.get(s.selectedCandidatePairId);
+      if (pair) {
+        out.pair = { local: candidates[pair.localCandidateId], remote: candidates[pair.remoteCandidateId] };
       }
     });
     return out;
