@@ -101,16 +101,29 @@ async function protocol() {
 
 // Sends raw Engine.IO v4 frames after a proper handshake; with `replies`, waits for that many
 // socket.io packets back (e.g. `joined`) before closing.
-function rawFrames(frames, replies = 0) {
+// Sends `frames` raw over a websocket and closes it. With `joinFirst`, the first frame is a
+// join whose `joined` is awaited before the rest go, as a client would (the server may handle
+// one socket's events concurrently), and the socket stays open: the promise gives it, for the
+// caller to close once the messages have arrived.
+function rawFrames(frames, joinFirst = false) {
   return new Promise((resolve) => {
     const wsUrl = url.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket';
     const ws = new WebSocket(wsUrl, { rejectUnauthorized: false });
-    let left = replies;
+    const rest = joinFirst ? frames.slice(1) : frames;
+    const sendRest = () => {
+      for (const f of rest) ws.send(f);
+      if (joinFirst) resolve(ws);
+      else ws.close();
+    };
     ws.on('message', (m) => {
       m = String(m);
       if (m.startsWith('0')) { ws.send('40'); return; }
-      if (m.startsWith('40')) { for (const f of frames) ws.send(f); if (left === 0) ws.close(); return; }
-      if (m.startsWith('42') && --left <= 0) ws.close();
+      if (m.startsWith('40')) {
+        if (joinFirst) ws.send(frames[0]);
+        else sendRest();
+        return;
+      }
+      if (joinFirst && m.startsWith('42["joined"')) sendRest();
     });
     ws.on('close', resolve);
     ws.on('error', resolve);
@@ -150,13 +163,14 @@ async function hostile() {
   w.emit('join', 'deep');
   await next(w, 'joined', 'w');
   const nest = (n) => '['.repeat(n) + '"x"' + ']'.repeat(n);
-  await rawFrames([
+  const raw = await rawFrames([
     '42["join","deep"]',
     '42["message","deep",' + nest(12000) + ']',
     '42["message","deep",' + nest(40) + ']',
     '42["message","deep",{"type":"after"}]',
-  ], 1);
+  ], true);
   const after = await next(w, 'message', 'after the deep ones');
+  raw.close();
   check(same(after, ['deep', { type: 'after' }]), `deep messages are dropped, not relayed (got ${JSON.stringify(after).slice(0, 80)})`);
   const d = await connected(client('v4'));
   d.emit('join', { an: 'object' });
