@@ -82,6 +82,12 @@ pub struct Cli {
     )]
     pub ice_pass: Option<String>,
 
+    /// Trust exactly this certificate (PEM or DER) for `turns:` servers. Without it, a
+    /// `turns:` server is verified as the signaling server is (--ca-cert, --pin-cert,
+    /// --insecure, or the system's roots).
+    #[arg(long, value_name = "PATH")]
+    pub turn_pin_cert: Option<PathBuf>,
+
     /// Use relayed (TURN) candidates only.
     #[arg(long)]
     pub relay_only: bool,
@@ -424,7 +430,7 @@ impl Cli {
             transport: TransportOptions {
                 url,
                 eio: self.eio,
-                trust,
+                trust: trust.clone(),
                 connect_timeout: Duration::from_secs(10),
             },
             session: Settings {
@@ -440,6 +446,11 @@ impl Cli {
                 restart_after: Duration::from_secs(1),
             },
             peer: PeerSettings {
+                turn_trust: match &self.turn_pin_cert {
+                    Some(p) => TrustMode::Pinned(p.clone()),
+                    None => trust.clone(),
+                },
+                turn_bridges: Default::default(),
                 ice_servers,
                 relay_only: self.relay_only,
                 mdns: self.mdns,

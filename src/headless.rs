@@ -5,6 +5,7 @@ use crate::call::{Action, CallEnd, CallId, Finish, Input, Role, Session, Setting
 use crate::live::LiveView;
 use crate::peer::media_io::CallMedia;
 use crate::peer::turn_check::{self, TurnCheck, TurnStatus};
+use crate::peer::turn_stream::{StreamUrl, TurnBridges};
 use crate::peer::{Peer, PeerSettings};
 use crate::report::{
     AudioReport, CallReport, CallSummary, EventRecord, Outcome, Report, Timings, VideoReport,
@@ -74,30 +75,57 @@ async fn host_room_server(
     }
 }
 
-/// Asks every UDP `turn:` url for an allocation, all at once, 3 s at most.
-async fn check_turn_servers(servers: &[webrtc::peer_connection::RTCIceServer]) -> Vec<TurnCheck> {
+/// Asks every TURN url for an allocation, all at once, 3 s at most. TCP and TLS urls are
+/// asked through their bridges, so the check covers the path the call will take.
+async fn check_turn_servers(
+    servers: &[webrtc::peer_connection::RTCIceServer],
+    bridges: &TurnBridges,
+) -> Vec<TurnCheck> {
     let mut checks = Vec::new();
     for s in servers {
         for url in &s.urls {
-            if url.starts_with("turn:") && !url.contains("transport=tcp") {
-                checks.push(futures::future::Either::Left(turn_check::check(
-                    url,
-                    &s.username,
-                    &s.credential,
-                    std::time::Duration::from_secs(3),
-                )));
-            } else if url.starts_with("turns:") || url.starts_with("turn:") {
-                // webrtc 0.21 gathers relay candidates over UDP only; say so rather than let
-                // the url be skipped in silence.
-                checks.push(futures::future::Either::Right(std::future::ready(TurnCheck {
-                    url: url.clone(),
-                    status: TurnStatus::Failed(
-                        "TURN over TCP or TLS is not supported (webrtc 0.21 relays over UDP only); \
-                         give a UDP turn: url"
-                            .into(),
-                    ),
-                })));
+            if !url.starts_with("turn:") && !url.starts_with("turns:") {
+                continue;
             }
+            let via = match StreamUrl::parse(url) {
+                Ok(None) => url.clone(),
+                Ok(Some(_)) => match bridges.local_url(url) {
+                    Some(local) => local,
+                    None => {
+                        let why = bridges.problem(url).unwrap_or_else(|| "not bridged".into());
+                        checks.push(futures::future::Either::Right(std::future::ready(
+                            TurnCheck {
+                                url: url.clone(),
+                                status: TurnStatus::Failed(why),
+                            },
+                        )));
+                        continue;
+                    }
+                },
+                Err(why) => {
+                    checks.push(futures::future::Either::Right(std::future::ready(
+                        TurnCheck {
+                            url: url.clone(),
+                            status: TurnStatus::Failed(why),
+                        },
+                    )));
+                    continue;
+                }
+            };
+            let (url, user, pass) = (url.clone(), s.username.clone(), s.credential.clone());
+            checks.push(futures::future::Either::Left(async move {
+                let mut check =
+                    turn_check::check(&via, &user, &pass, std::time::Duration::from_secs(3)).await;
+                // Through a bridge, the connection's own error says more than a timeout.
+                if via != url
+                    && !matches!(check.status, TurnStatus::Ok { .. })
+                    && let Some(why) = bridges.problem(&url)
+                {
+                    check.status = TurnStatus::Failed(why);
+                }
+                check.url = url;
+                check
+            }));
         }
     }
     futures::future::join_all(checks).await
@@ -195,7 +223,7 @@ pub async fn run(opts: RunOptions) -> Report {
     report
 }
 
-async fn run_session(opts: RunOptions) -> Report {
+async fn run_session(mut opts: RunOptions) -> Report {
     let mut report = Report {
         outcome: Outcome::Error,
         exit_code: 1,
@@ -221,9 +249,12 @@ async fn run_session(opts: RunOptions) -> Report {
         },
         None => None,
     };
+    // webrtc reaches TCP and TLS TURN servers through local bridges, for the whole run.
+    let bridges = Arc::new(TurnBridges::start(&opts.peer.ice_servers, &opts.peer.turn_trust).await);
+    opts.peer.turn_bridges = bridges.clone();
     // The TURN servers are asked while signaling connects.
     let (turn, connected) = tokio::join!(
-        check_turn_servers(&opts.peer.ice_servers),
+        check_turn_servers(&opts.peer.ice_servers, &bridges),
         connect(&opts.transport)
     );
     let problems: Vec<String> = turn.iter().filter_map(|t| t.problem()).collect();

@@ -14,7 +14,7 @@ fn roompeer_offers_h264_first_and_chromium_takes_it() {
         roompeer_first: true,
         video_codec: None,
         expect: "H264",
-        relay: false,
+        relay: Relay::Off,
     }
     .run("chromium-offerer-h264");
     // H.264 then VP8 in roompeer's offer; H.264 is packetization-mode 1, 42e01f.
@@ -35,7 +35,7 @@ fn roompeer_restricted_to_vp8_offers_it_to_chromium() {
         roompeer_first: true,
         video_codec: Some("vp8"),
         expect: "VP8",
-        relay: false,
+        relay: Relay::Off,
     }
     .run("chromium-offerer-vp8");
     assert_eq!(video_codecs(&seen.offer), ["VP8/90000"]);
@@ -49,7 +49,7 @@ fn chromium_offers_vp8_first_and_roompeer_takes_it() {
         roompeer_first: false,
         video_codec: None,
         expect: "VP8",
-        relay: false,
+        relay: Relay::Off,
     }
     .run("chromium-answerer-vp8");
     assert_eq!(
@@ -67,7 +67,7 @@ fn roompeer_restricted_to_h264_answers_chromium_with_it() {
         roompeer_first: false,
         video_codec: Some("h264"),
         expect: "H264",
-        relay: false,
+        relay: Relay::Off,
     }
     .run("chromium-answerer-h264");
     assert!(
@@ -85,7 +85,7 @@ fn firefox_answers_roompeer_with_vp8() {
         roompeer_first: true,
         video_codec: None,
         expect: "VP8",
-        relay: false,
+        relay: Relay::Off,
     }
     .run("firefox-answerer");
 }
@@ -98,7 +98,7 @@ fn firefox_offers_vp8_and_roompeer_answers() {
         roompeer_first: false,
         video_codec: None,
         expect: "VP8",
-        relay: false,
+        relay: Relay::Off,
     }
     .run("firefox-offerer");
 }
@@ -113,7 +113,7 @@ fn relay_only_between_roompeer_and_chromium_goes_through_coturn() {
         roompeer_first: true,
         video_codec: None,
         expect: "H264",
-        relay: true,
+        relay: Relay::Udp,
     }
     .run("chromium-relay-only");
     let pair = &seen.roompeer["selected_pair"];
@@ -125,6 +125,38 @@ fn relay_only_between_roompeer_and_chromium_goes_through_coturn() {
     let t = &seen.roompeer["timings_ms"];
     println!(
         "FIGURE relay-only roompeer<->Chromium: ICE connected {} ms after the peer arrived",
+        t["ice_connected"].as_u64().unwrap_or(0) - t["peer_joined"].as_u64().unwrap_or(0)
+    );
+}
+
+/// Relayed candidates only, both sides reaching coturn over TCP (`turn:…?transport=tcp`):
+/// Chromium natively, roompeer through its local bridge; both select a relay pair.
+#[test]
+fn relay_over_tcp_between_roompeer_and_chromium() {
+    let seen = BrowserCall {
+        browser: Browser::Chromium,
+        server: ServerKind::V2,
+        roompeer_first: false,
+        video_codec: None,
+        expect: "VP8",
+        relay: Relay::Tcp,
+    }
+    .run("chromium-relay-tcp");
+    let pair = &seen.roompeer["selected_pair"];
+    assert_eq!(pair["local_type"], "relay", "{pair:#}");
+    assert_eq!(pair["remote_type"], "relay", "{pair:#}");
+    let browser_pair = &seen.browser["last"]["pair"];
+    assert_eq!(browser_pair["local"], "relay", "{:#}", seen.browser);
+    assert_eq!(browser_pair["remote"], "relay", "{:#}", seen.browser);
+    assert_eq!(browser_pair["relayProtocol"], "tcp", "{:#}", seen.browser);
+    assert_eq!(
+        seen.roompeer["turn"][0]["ok"], true,
+        "{:#}",
+        seen.roompeer["turn"]
+    );
+    let t = &seen.roompeer["timings_ms"];
+    println!(
+        "FIGURE relay-only over TCP roompeer<->Chromium: ICE connected {} ms after the peer arrived",
         t["ice_connected"].as_u64().unwrap_or(0) - t["peer_joined"].as_u64().unwrap_or(0)
     );
 }

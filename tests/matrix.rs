@@ -67,7 +67,7 @@ fn browser(browser: Browser, server: ServerKind) {
         } else {
             "H264"
         },
-        relay: false,
+        relay: Relay::Off,
     }
     .run(&format!("matrix-{}-{server:?}", browser.name()));
 }

@@ -15,52 +15,90 @@ fn call_across_nats(name: &str, symmetric: bool) -> [Value; 2] {
 }
 
 fn call_across_nats_with(name: &str, symmetric: bool, extra: &[&str]) -> [Value; 2] {
-    let dir = scratch(name);
-    let lab = NatLab::new(symmetric);
-    let server = NodeServer::start_at(&lab.public, ServerKind::V2, seed_cert(), PUBLIC_HOST, 0, 0);
-    let _turn = Coturn::start_at(&lab.public, PUBLIC_HOST, 3478);
-    let url = format!("http://{PUBLIC_HOST}:{}", server.http_port);
-    let ice = format!("turn:{PUBLIC_HOST}:3478");
-    let common = [
-        "--server",
-        &url,
-        "--duration",
-        "4",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-        "--ice",
-        &ice,
-        "--ice-user",
-        "aaaa",
-    ];
-    let common = [&common[..], extra].concat();
-    let env = [("ROOMPEER_ICE_PASS", "aaaa")];
-    // Recordings keep each side's candidates and SDP for a failed run.
-    let (rec_a, rec_b) = (
-        dir.join("rec-a").display().to_string(),
-        dir.join("rec-b").display().to_string(),
-    );
-    let a = Peer::start_with_env(
-        &lab.peer_a,
-        &dir,
-        "a",
-        &[&common[..], &["--id", "1", "--record", &rec_a]].concat(),
-        &env,
-    )
-    .joined();
-    let b = Peer::start_with_env(
-        &lab.peer_b,
-        &dir,
-        "b",
-        &[&common[..], &["--id", "2", "--record", &rec_b]].concat(),
-        &env,
-    );
-    [a.finish(), b.finish()].map(|r| {
-        assert_eq!(r.code, 0, "{}", r.stderr);
-        r.report
-    })
+    LabCall {
+        symmetric,
+        ice: format!("turn:{PUBLIC_HOST}:3478"),
+        coturn_tls: false,
+        block_udp: false,
+        extra,
+    }
+    .run(name)
+}
+
+/// One call between the lab's two peers, through the seed's Node server and coturn on the
+/// public host.
+struct LabCall<'a> {
+    symmetric: bool,
+    /// The one ICE url both peers get (credentials aaaa/aaaa).
+    ice: String,
+    /// coturn also listens for TLS on 5349, with [`serve_cert`].
+    coturn_tls: bool,
+    /// Both NAT routers drop every UDP packet they would forward, as a strict firewall does.
+    block_udp: bool,
+    extra: &'a [&'a str],
+}
+
+impl LabCall<'_> {
+    fn run(&self, name: &str) -> [Value; 2] {
+        let dir = scratch(name);
+        let lab = NatLab::new(self.symmetric);
+        if self.block_udp {
+            for nat in [&lab.nat_a, &lab.nat_b] {
+                nat.nft(
+                    "table inet strict { chain forward_udp { type filter hook forward priority 0; meta l4proto udp drop; }; }\n",
+                );
+            }
+        }
+        let server =
+            NodeServer::start_at(&lab.public, ServerKind::V2, seed_cert(), PUBLIC_HOST, 0, 0);
+        let _turn = Coturn::start_with_tls(
+            &lab.public,
+            PUBLIC_HOST,
+            3478,
+            self.coturn_tls.then(serve_cert),
+        );
+        let url = format!("http://{PUBLIC_HOST}:{}", server.http_port);
+        let common = [
+            "--server",
+            &url,
+            "--duration",
+            "4",
+            "--calls",
+            "1",
+            "--video-size",
+            "320x240",
+            "--ice",
+            &self.ice,
+            "--ice-user",
+            "aaaa",
+        ];
+        let common = [&common[..], self.extra].concat();
+        let env = [("ROOMPEER_ICE_PASS", "aaaa")];
+        // Recordings keep each side's candidates and SDP for a failed run.
+        let (rec_a, rec_b) = (
+            dir.join("rec-a").display().to_string(),
+            dir.join("rec-b").display().to_string(),
+        );
+        let a = Peer::start_with_env(
+            &lab.peer_a,
+            &dir,
+            "a",
+            &[&common[..], &["--id", "1", "--record", &rec_a]].concat(),
+            &env,
+        )
+        .joined();
+        let b = Peer::start_with_env(
+            &lab.peer_b,
+            &dir,
+            "b",
+            &[&common[..], &["--id", "2", "--record", &rec_b]].concat(),
+            &env,
+        );
+        [a.finish(), b.finish()].map(|r| {
+            assert_eq!(r.code, 0, "{}", r.stderr);
+            r.report
+        })
+    }
 }
 
 /// Prints the selected pair and the time from the peer's arrival to ICE connected.
@@ -146,6 +184,89 @@ fn relay_only_calls_cross_two_symmetric_nats_through_coturn() {
             "{r:#}"
         );
     }
+}
+
+/// Asserts a relay pair on both sides, on coturn's relayed addresses, with video decoded, and
+/// that the one TURN url checked out.
+fn assert_relayed(reports: &[Value; 2]) {
+    for r in reports {
+        let pair = &r["selected_pair"];
+        assert_eq!(pair["local_type"], "relay", "{pair:#}");
+        assert_eq!(pair["remote_type"], "relay", "{pair:#}");
+        assert!(
+            pair["local_address"]
+                .as_str()
+                .unwrap()
+                .starts_with(PUBLIC_HOST),
+            "the relayed address is coturn's: {pair:#}"
+        );
+        assert!(
+            r["video"]["decoded_frames"].as_u64().unwrap() >= 30,
+            "{r:#}"
+        );
+        assert_eq!(r["turn"][0]["ok"], true, "{:#}", r["turn"]);
+    }
+}
+
+/// With every UDP packet dropped at both routers, a browser still reaches coturn over TCP
+/// (`turn:…?transport=tcp`) and relays through it; so does roompeer, through its local bridge.
+#[test]
+fn with_udp_blocked_the_call_goes_through_turn_over_tcp() {
+    let reports = LabCall {
+        symmetric: true,
+        ice: format!("turn:{PUBLIC_HOST}:3478?transport=tcp"),
+        coturn_tls: false,
+        block_udp: true,
+        extra: &[],
+    }
+    .run("nat-turn-tcp");
+    figure("udp-blocked turn-tcp", &reports);
+    assert_relayed(&reports);
+}
+
+/// The same through `turns:` (TLS on 5349), coturn's certificate pinned with --turn-pin-cert.
+#[test]
+fn with_udp_blocked_the_call_goes_through_turn_over_tls() {
+    let pin = serve_cert().cert.display().to_string();
+    let reports = LabCall {
+        symmetric: true,
+        ice: format!("turns:{PUBLIC_HOST}:5349"),
+        coturn_tls: true,
+        block_udp: true,
+        extra: &["--turn-pin-cert", &pin],
+    }
+    .run("nat-turn-tls");
+    figure("udp-blocked turns", &reports);
+    assert_relayed(&reports);
+}
+
+/// A `turns:` server whose certificate nobody trusts is refused, and the error says how to
+/// trust it; with --relay-only that ends the run at once (exit code 9).
+#[test]
+fn an_untrusted_turns_certificate_is_refused_with_advice() {
+    let dir = scratch("turns-untrusted");
+    let ns = Netns::new();
+    let _turn = Coturn::start_with_tls(&ns, "127.0.0.1", 3478, Some(serve_cert()));
+    let r = Peer::start_with_env(
+        &ns,
+        &dir,
+        "a",
+        &[
+            "--ice",
+            "turns:127.0.0.1:5349",
+            "--ice-user",
+            "aaaa",
+            "--relay-only",
+            "--wait",
+            "1",
+        ],
+        &[("ROOMPEER_ICE_PASS", "aaaa")],
+    )
+    .finish();
+    assert_eq!(r.code, 9, "{}", r.stderr);
+    let error = r.report["error"].as_str().unwrap();
+    assert!(error.contains("--turn-pin-cert"), "{error}");
+    assert_eq!(r.report["turn"][0]["url"], "turns:127.0.0.1:5349");
 }
 
 /// One call in a namespace with a multicast-capable interface: `a` hides its host addresses

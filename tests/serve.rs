@@ -136,7 +136,7 @@ fn the_seed_pages_own_socketio_2_client_works_through_serve_in_chromium() {
         roompeer_first: true,
         video_codec: None,
         expect: "H264",
-        relay: false,
+        relay: Relay::Off,
     }
     .run("serve-seed-client");
 }

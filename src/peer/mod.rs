@@ -4,6 +4,7 @@
 pub mod media_io;
 pub mod rtcp;
 pub mod turn_check;
+pub mod turn_stream;
 
 use crate::call::{CallId, Input, PeerState};
 use crate::media::video::VideoCodec;
@@ -66,6 +67,11 @@ pub struct PeerSettings {
     pub ice_servers: Vec<RTCIceServer>,
     /// Use relay candidates only.
     pub relay_only: bool,
+    /// Which certificates a `turns:` server may present.
+    pub turn_trust: crate::signaling::tls::TrustMode,
+    /// The local stand-ins for TCP and TLS TURN servers, started by the run
+    /// ([`turn_stream::TurnBridges::start`]); empty until then.
+    pub turn_bridges: Arc<turn_stream::TurnBridges>,
     /// Playout delay of the receive jitter buffer; zero turns it off.
     pub jitter_depth: std::time::Duration,
     /// What to send.
@@ -347,7 +353,13 @@ async fn build_connection(
         registry = registry.with(Slot::JitterBuffer, buffer);
     }
     let config = RTCConfigurationBuilder::new()
-        .with_ice_servers(with_stun_twins(&settings.ice_servers))
+        // Twins first: a bridged url's stand-in must not get a STUN twin (its mapped address
+        // would be the TCP connection's, useless for UDP).
+        .with_ice_servers(
+            settings
+                .turn_bridges
+                .rewrite(with_stun_twins(&settings.ice_servers)),
+        )
         .with_ice_transport_policy(if settings.relay_only {
             RTCIceTransportPolicy::Relay
         } else {

@@ -48,8 +48,13 @@ impl TurnCheck {
                 self.url
             )),
             TurnStatus::Unreachable => Some(format!(
-                "the TURN server {} did not answer: check its address and port, and that UDP reaches it",
-                self.url
+                "the TURN server {} did not answer: check its address and port, and that {} reaches it",
+                self.url,
+                if self.url.starts_with("turns:") || self.url.contains("transport=tcp") {
+                    "TCP"
+                } else {
+                    "UDP"
+                }
             )),
             TurnStatus::Failed(why) => Some(format!("the TURN server {} failed: {why}", self.url)),
         }

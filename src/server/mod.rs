@@ -169,9 +169,15 @@ fn app(page: Arc<Page>) -> Router {
         .ping_timeout(Duration::from_secs(20))
         .build_layer();
     let rooms = Arc::new(Mutex::new(Rooms::new()));
+    // Not an async closure: socketioxide sends CONNECT and then calls this handler, spawning
+    // what it returns. Wiring the events synchronously here means they are in place before
+    // the client can answer CONNECT with its `join` (an async body ran later and lost joins).
     io.ns("/", {
         let io = io.clone();
-        async move |socket: SocketRef| on_connect(socket, io, rooms)
+        move |socket: SocketRef| {
+            on_connect(socket, io, rooms);
+            std::future::ready(())
+        }
     });
     let file = |body: &'static str, kind: &'static str| {
         get(async move || ([(CONTENT_TYPE, kind), (CACHE_CONTROL, "no-cache")], body))
@@ -206,41 +212,56 @@ fn app(page: Arc<Page>) -> Router {
 }
 
 /// A client connected: wire its events to the room rules.
+///
+/// The handlers do their work when called and return a finished future: socketioxide calls a
+/// handler as its packet is read, in the order the client sent them, but spawns the future
+/// it returns, so work done inside an async body could overtake an earlier event (a
+/// `message` handled before the `join` in front of it).
 fn on_connect(socket: SocketRef, io: SocketIo, rooms: Arc<Mutex<Rooms>>) {
     tracing::debug!(id = %socket.id, "client connected");
     socket.on("join", {
         let (io, rooms) = (io.clone(), rooms.clone());
-        async move |s: SocketRef, TryData(room): TryData<Value>| {
-            let result = match room {
-                Ok(room) => lock(&rooms).join(&s.id.to_string(), &room),
-                Err(e) => return bad_input(&s, "join", &e),
-            };
-            deliver(&io, &s, "join", result);
+        move |s: SocketRef, TryData(room): TryData<Value>| {
+            match room {
+                Ok(room) => {
+                    let result = lock(&rooms).join(&s.id.to_string(), &room);
+                    deliver(&io, &s, "join", result);
+                }
+                Err(e) => bad_input(&s, "join", &e),
+            }
+            std::future::ready(())
         }
     });
     socket.on("message", {
         let (io, rooms) = (io.clone(), rooms.clone());
-        async move |s: SocketRef, TryData(args): TryData<(Value, Value)>| {
-            let result = match args {
-                Ok((room, data)) => lock(&rooms).message(&s.id.to_string(), &room, data),
-                Err(e) => return bad_input(&s, "message", &e),
-            };
-            deliver(&io, &s, "message", result);
+        move |s: SocketRef, TryData(args): TryData<(Value, Value)>| {
+            match args {
+                Ok((room, data)) => {
+                    let result = lock(&rooms).message(&s.id.to_string(), &room, data);
+                    deliver(&io, &s, "message", result);
+                }
+                Err(e) => bad_input(&s, "message", &e),
+            }
+            std::future::ready(())
         }
     });
     socket.on("leave", {
         let (io, rooms) = (io.clone(), rooms.clone());
-        async move |s: SocketRef, TryData(room): TryData<Value>| {
-            let result = match room {
-                Ok(room) => lock(&rooms).leave(&s.id.to_string(), &room),
-                Err(e) => return bad_input(&s, "leave", &e),
-            };
-            deliver(&io, &s, "leave", result);
+        move |s: SocketRef, TryData(room): TryData<Value>| {
+            match room {
+                Ok(room) => {
+                    let result = lock(&rooms).leave(&s.id.to_string(), &room);
+                    deliver(&io, &s, "leave", result);
+                }
+                Err(e) => bad_input(&s, "leave", &e),
+            }
+            std::future::ready(())
         }
     });
-    socket.on_disconnect(async move |s: SocketRef| {
+    socket.on_disconnect(move |s: SocketRef| {
         tracing::debug!(id = %s.id, "client disconnected");
         lock(&rooms).disconnect(&s.id.to_string());
+        std::future::ready(())
     });
 }
 

@@ -66,9 +66,11 @@ async function stats(page) {
     const report = await window.pc.getStats();
     const codecs = {};
     const candidates = {};
+    const relayProtocols = {};
     report.forEach((s) => { if (s.type === 'codec') codecs[s.id] = s.mimeType; });
     report.forEach((s) => {
       if (s.type === 'local-candidate' || s.type === 'remote-candidate') candidates[s.id] = s.candidateType;
+      if (s.type === 'local-candidate' && s.relayProtocol) relayProtocols[s.id] = s.relayProtocol;
     });
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') {
@@ -90,6 +92,8 @@ async function stats(page) {
       const pair = s.type === 'transport' && s.selectedCandidatePairId && report.get(s.selectedCandidatePairId);
       if (pair) {
         out.pair = { local: candidates[pair.localCandidateId], remote: candidates[pair.remoteCandidateId] };
+        // How the browser reaches its TURN server for a relayed local candidate (udp/tcp/tls).
+        if (relayProtocols[pair.localCandidateId]) out.pair.relayProtocol = relayProtocols[pair.localCandidateId];
       }
     });
     return out;

@@ -88,7 +88,37 @@ async function meet(kindA, kindB, room) {
   for (const s of [a, b, c]) s.disconnect();
 }
 
+// A client that sends `join` and a `message` in the same instant it is connected, as a fast
+// client may: the server must have its handlers in place before it acknowledges the connection,
+// and must handle one socket's events in the order they came (a message handled before the
+// join in front of it is refused as from a stranger).
+async function eagerPairs(rounds) {
+  for (let i = 0; i < rounds; i++) {
+    const room = `eager-${i}`;
+    const a = await connected(client('v4'));
+    a.emit('join', room);
+    await next(a, 'joined', `${room}: a`);
+    const wsUrl = url.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket';
+    const ws = new WebSocket(wsUrl, { rejectUnauthorized: false });
+    ws.on('message', (m) => {
+      m = String(m);
+      if (m.startsWith('0')) ws.send('40');
+      else if (m.startsWith('40')) {
+        ws.send(`42["join","${room}"]`);
+        ws.send(`42["message","${room}",{"type":"eager","n":${i}}]`);
+      }
+    });
+    ws.on('error', () => {});
+    await next(a, 'otherjoin', `${room}: the eager client's join`);
+    const got = await next(a, 'message', `${room}: the eager client's message`);
+    check(same(got, [room, { type: 'eager', n: i }]), `${room}: join and message sent at once both arrive`);
+    ws.close();
+    a.disconnect();
+  }
+}
+
 async function protocol() {
+  await eagerPairs(20);
   await meet('v2', 'v2', 'room-v2');
   await meet('v4', 'v4', 'room-v4');
   await meet('v2', 'v4', 'room-mixed');

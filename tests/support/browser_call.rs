@@ -14,8 +14,20 @@ pub struct BrowserCall {
     pub video_codec: Option<&'static str>,
     /// The video codec both sides must end up using (`H264` or `VP8`).
     pub expect: &'static str,
-    /// Both sides use relayed candidates only, through a coturn with the seed's credentials.
-    pub relay: bool,
+    /// Whether both sides use relayed candidates only, through a coturn with the seed's
+    /// credentials, and how they reach it.
+    pub relay: Relay,
+}
+
+/// How the call reaches coturn, if it must.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relay {
+    /// Any candidates, no TURN server.
+    Off,
+    /// Relay only, `turn:` over UDP.
+    Udp,
+    /// Relay only, `turn:…?transport=tcp`.
+    Tcp,
 }
 
 /// What the call left behind.
@@ -53,10 +65,15 @@ impl BrowserCall {
             args.extend(["--video-codec", c]);
         }
         let mut page = format!("{}/index.html?room={room}", server.http());
-        let turn = self.relay.then(|| Coturn::start(&ns, 3478));
+        let turn = (self.relay != Relay::Off).then(|| Coturn::start(&ns, 3478));
+        let query = if self.relay == Relay::Tcp {
+            "?transport=tcp"
+        } else {
+            ""
+        };
         let ice = turn
             .as_ref()
-            .map(|t| format!("turn:127.0.0.1:{}", t.port))
+            .map(|t| format!("turn:127.0.0.1:{}{query}", t.port))
             .unwrap_or_default();
         if turn.is_some() {
             args.extend([
@@ -68,7 +85,8 @@ impl BrowserCall {
                 "--ice-pass",
                 "aaaa",
             ]);
-            page.push_str(&format!("&turn={ice}&user=aaaa&pass=aaaa&relay=1"));
+            let encoded = ice.replace('?', "%3F").replace('=', "%3D");
+            page.push_str(&format!("&turn={encoded}&user=aaaa&pass=aaaa&relay=1"));
         }
         let (browser, rp) = if self.roompeer_first {
             let rp = Peer::start(&ns, &dir, "roompeer", &args).joined();

@@ -5,7 +5,7 @@
 pub mod browser_call;
 pub mod pulse;
 #[allow(unused_imports)]
-pub use browser_call::{BrowserCall, CallSeen};
+pub use browser_call::{BrowserCall, CallSeen, Relay};
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -506,8 +506,24 @@ impl Coturn {
         Self::start_at(ns, "127.0.0.1", port)
     }
 
-    /// coturn listening (and relaying) on `address`.
+    /// coturn listening (and relaying) on `address`, on UDP and TCP `port`.
     pub fn start_at(ns: &Netns, address: &str, port: u16) -> Coturn {
+        Self::start_with_tls(ns, address, port, None)
+    }
+
+    /// As [`Coturn::start_at`], and with `tls` also TLS on 5349 with that certificate.
+    pub fn start_with_tls(ns: &Netns, address: &str, port: u16, tls: Option<&SeedCert>) -> Coturn {
+        let tls_args: Vec<String> = match tls {
+            Some(c) => vec![
+                "--tls-listening-port".into(),
+                "5349".into(),
+                "--cert".into(),
+                c.cert.display().to_string(),
+                "--pkey".into(),
+                c.key.display().to_string(),
+            ],
+            None => vec!["--no-tls".into()],
+        };
         let mut child = ns
             .command("turnserver")
             .args([
@@ -529,11 +545,11 @@ impl Coturn {
                 "-r",
                 "nort.gov",
                 "-f",
-                "--no-tls",
                 "--no-dtls",
                 "--log-file",
                 "stdout",
             ])
+            .args(&tls_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
