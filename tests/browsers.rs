@@ -164,7 +164,6 @@ fn relay_over_tcp_between_roompeer_and_chromium() {
 /// Through a 12 s outage with Chromium on the other side: roompeer restarts ICE through
 /// signaling, the page (as the seed's) answers the new offer, and the call goes on.
 #[test]
-#[ignore = "issue 5: passed here, but in one fresh-clone CI run Chromium's media did not resume after the third restart (its checks kept an older ICE username); run with --ignored"]
 fn chromium_takes_roompeers_ice_restart_after_an_outage() {
     let dir = scratch("chromium-restart");
     let ns = Netns::new();
@@ -200,7 +199,13 @@ fn chromium_takes_roompeers_ice_restart_after_an_outage() {
     rp.wait_for("restarting ICE", Duration::from_secs(15));
     std::thread::sleep(Duration::from_secs(12).saturating_sub(cut.elapsed()));
     ns.restore_udp();
+    let restored = std::time::Instant::now();
     rp.wait_for("reconnected", Duration::from_secs(15));
+    rp.wait_for("the remote picture moves again", Duration::from_secs(5));
+    println!(
+        "FIGURE ICE restart with Chromium: roompeer shows Chromium's picture again {} ms after the network came back",
+        restored.elapsed().as_millis()
+    );
     let b = browser.finish();
     let r = rp.finish();
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -219,9 +224,5 @@ fn chromium_takes_roompeers_ice_restart_after_an_outage() {
     assert!(
         decoded >= 120,
         "the browser decoded {decoded} frames in the hold: {b:#}"
-    );
-    println!(
-        "FIGURE ICE restart with Chromium: roompeer's longest freeze {} ms over a 12 s outage",
-        r.report["video"]["longest_freeze_ms"]
     );
 }

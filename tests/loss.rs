@@ -171,7 +171,15 @@ fn through_a_twelve_second_outage_ice_restarts_keep_the_call() {
     // The rest of the outage's 12 s (a length, not synchronisation).
     std::thread::sleep(Duration::from_secs(12).saturating_sub(cut.elapsed()));
     ns.restore_udp();
+    let restored = std::time::Instant::now();
     a.wait_for("reconnected", Duration::from_secs(15));
+    // The restarted checks are still running when the path comes back, so the call does not
+    // wait for another restart: the picture is back within a few seconds (here < 0.5 s).
+    a.wait_for("the remote picture moves again", Duration::from_secs(5));
+    println!(
+        "FIGURE outage 12 s: the picture came back {} ms after the network did",
+        restored.elapsed().as_millis()
+    );
     let reports = [a.finish(), b.finish()];
     for (side, r) in ["a", "b"].iter().zip(&reports) {
         assert_eq!(r.code, 0, "{}", r.stderr);
@@ -185,8 +193,7 @@ fn through_a_twelve_second_outage_ice_restarts_keep_the_call() {
         assert_eq!(calls[0]["end"], "we_left", "held to the end");
         let v = &r.report["video"];
         println!(
-            "FIGURE outage 12 s side {side}: longest freeze {} ms, ICE restarts offered {}",
-            v["longest_freeze_ms"],
+            "FIGURE outage 12 s side {side}: ICE restarts offered {}",
             events(&r.report)
                 .iter()
                 .filter(|e| *e == "ice_restart")

@@ -687,7 +687,7 @@ pub async fn receive_track(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
                 r.video_codec = codec_name.clone();
             }
             match codec_name.as_deref().and_then(VideoCodec::from_mime) {
-                Some(codec) => receive_video(track, codec, media).await,
+                Some(codec) => receive_video(track, codec, media.clone()).await,
                 None => tracing::warn!("cannot decode video codec {codec_name:?}"),
             }
         }
@@ -695,9 +695,12 @@ pub async fn receive_track(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
             if let Ok(mut r) = media.received.lock() {
                 r.audio_codec = codec_name.clone();
             }
-            receive_opus(track, media).await;
+            receive_opus(track, media.clone()).await;
         }
         _ => {}
+    }
+    if !media.stopped() {
+        tracing::info!(?kind, "the remote track ended before the call did");
     }
 }
 
@@ -718,8 +721,14 @@ async fn receive_video(track: Arc<dyn TrackRemote>, codec: VideoCodec, media: Ar
     let mut assembler = FrameAssembler::new(codec);
     let mut last_request: Option<Instant> = None;
     while let Some(event) = next_event(&track, &media).await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-            continue;
+        let packet = match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => packet,
+            // After an ICE restart the track opens again on its first packet; nothing to do.
+            TrackRemoteEvent::OnOpen(init) => {
+                tracing::debug!(track = %init.track_id, ssrc = init.ssrc, "remote track open");
+                continue;
+            }
+            _ => continue,
         };
         let h = &packet.header;
         media
@@ -808,9 +817,11 @@ fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, codec: VideoCodec, media
             let now = Instant::now();
             r.first_frame_at.get_or_insert(now);
             if let Some(last) = r.last_frame_at {
-                r.longest_freeze_ms = r
-                    .longest_freeze_ms
-                    .max(now.duration_since(last).as_millis() as u64);
+                let gap = now.duration_since(last).as_millis() as u64;
+                r.longest_freeze_ms = r.longest_freeze_ms.max(gap);
+                if gap >= 1000 {
+                    tracing::info!(freeze_ms = gap, "the remote picture moves again");
+                }
             }
             r.last_frame_at = Some(now);
             if let Some(s) = stamp {
@@ -858,8 +869,14 @@ async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
     const TAIL: usize = 2 * SAMPLE_RATE as usize;
     let mut playback = Playback::new();
     while let Some(event) = next_event(&track, &media).await {
-        let TrackRemoteEvent::OnRtpPacket(packet) = event else {
-            continue;
+        let packet = match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => packet,
+            // After an ICE restart the track opens again on its first packet; nothing to do.
+            TrackRemoteEvent::OnOpen(init) => {
+                tracing::debug!(track = %init.track_id, ssrc = init.ssrc, "remote track open");
+                continue;
+            }
+            _ => continue,
         };
         media
             .bytes_received

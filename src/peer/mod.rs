@@ -387,8 +387,11 @@ async fn build_connection(
                         .flatten(),
                 )
                 // RFC 8445's pacing (Ta = 50 ms) instead of 200 ms between checks, as browsers
-                // do; the number of attempts keeps about 1.5 s per pair before it fails.
-                .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(30))
+                // do. 100 attempts keep a pair alive 5 s before it fails: as long as the wait
+                // between two ICE restarts in an outage, so the restarted checks are still
+                // running whenever the path comes back (with 1.5 s, a path back 2 s after a
+                // restart waited for the next one).
+                .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), Some(100))
                 // The agent waits 2 s before it settles for a relay pair, in case a direct one
                 // comes; with relay only, nothing better can come.
                 .with_relay_acceptance_min_wait(settings.relay_only.then_some(Duration::ZERO))

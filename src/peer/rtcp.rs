@@ -33,6 +33,10 @@ pub struct Reception {
     pub fraction_lost: u8,
     /// Round-trip time from the latest report that echoed one of our sender reports.
     pub rtt_ms: Option<f64>,
+    /// The most packets any report so far has acknowledged: a later report can say less (the
+    /// peer's receive statistics start again after an ICE restart renegotiates), but what was
+    /// acknowledged once stays acknowledged.
+    pub acknowledged: u64,
 }
 
 /// The middle 32 bits of the current NTP time (16.16 fixed point), as RTCP's LSR uses.
@@ -59,15 +63,34 @@ pub fn rtt_ms(arrival_ntp_middle: u32, lsr: u32, dlsr: u32) -> Option<f64> {
 
 impl Reception {
     /// Packets the peer says it received: from our first packet to the highest it saw, less
-    /// those it counts as lost.
+    /// those it counts as lost; the most any report has said.
     pub fn packets_received(&self) -> u64 {
-        match self.first_sent_seq {
-            Some(first) if self.reports > 0 && self.highest_seq >= u32::from(first) => {
-                let span = u64::from(self.highest_seq - u32::from(first)) + 1;
-                span.saturating_sub(u64::from(self.total_lost))
-            }
-            _ => 0,
+        self.acknowledged.max(self.latest_received())
+    }
+
+    /// What the latest report alone says.
+    fn latest_received(&self) -> u64 {
+        let Some(first) = self.first_sent_seq else {
+            return 0;
+        };
+        if self.reports == 0 {
+            return 0;
         }
+        let first = u64::from(first);
+        // The peer counts wrap-arounds from its own first packet; statistics that started again
+        // mid-call (after a renegotiation) may have missed one, so a highest sequence number
+        // below our first is read as one wrap later.
+        let mut highest = u64::from(self.highest_seq);
+        if highest < first {
+            highest += 1 << 16;
+        }
+        // Cumulative loss is a signed 24-bit count: duplicates can make it negative.
+        let lost = if self.total_lost & 0x80_0000 != 0 {
+            0
+        } else {
+            u64::from(self.total_lost)
+        };
+        (highest - first + 1).saturating_sub(lost)
     }
 }
 
@@ -87,6 +110,7 @@ impl ReceptionReports {
             if let Some(rtt) = rtt_ms(ntp_middle_now(), b.last_sender_report, b.delay) {
                 r.rtt_ms = Some(rtt);
             }
+            r.acknowledged = r.acknowledged.max(r.latest_received());
         }
     }
 
@@ -235,6 +259,17 @@ mod tests {
         // The peer saw 65530..=65535 and 0..=9 (one wrap), and lost 2.
         r.record(&[block(7, (1 << 16) | 9, 2)]);
         assert_eq!(r.get(7).packets_received(), 16 - 2);
+        // The peer's statistics start again (after an ICE restart) and it now knows only
+        // 3..=20 of the next cycle, none lost: what it acknowledged before still stands...
+        r.record(&[block(7, 20, 0)]);
+        assert_eq!(r.get(7).packets_received(), 16 + 11);
+        // ...and a negative cumulative loss (duplicates, 24-bit two's complement) is no loss.
+        r.record(&[block(7, (1 << 16) | 9, 0xFF_FFFE)]);
+        assert_eq!(
+            r.get(7).packets_received(),
+            27,
+            "never less than acknowledged"
+        );
         // A report about a stream we never sent on counts nothing.
         r.record(&[block(8, 100, 0)]);
         assert_eq!(r.get(8).packets_received(), 0);
