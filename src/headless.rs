@@ -88,32 +88,23 @@ async fn check_turn_servers(
                 continue;
             }
             let via = match StreamUrl::parse(url) {
-                Ok(None) => url.clone(),
-                Ok(Some(_)) => match bridges.local_url(url) {
-                    Some(local) => local,
-                    None => {
-                        let why = bridges.problem(url).unwrap_or_else(|| "not bridged".into());
-                        checks.push(futures::future::Either::Right(std::future::ready(
-                            TurnCheck {
-                                url: url.clone(),
-                                status: TurnStatus::Failed(why),
-                            },
-                        )));
-                        continue;
-                    }
-                },
-                Err(why) => {
-                    checks.push(futures::future::Either::Right(std::future::ready(
-                        TurnCheck {
-                            url: url.clone(),
-                            status: TurnStatus::Failed(why),
-                        },
-                    )));
-                    continue;
-                }
+                Ok(None) => Ok(url.clone()),
+                Ok(Some(_)) => bridges
+                    .local_url(url)
+                    .ok_or_else(|| bridges.problem(url).unwrap_or_else(|| "not bridged".into())),
+                Err(why) => Err(why),
             };
             let (url, user, pass) = (url.clone(), s.username.clone(), s.credential.clone());
-            checks.push(futures::future::Either::Left(async move {
+            checks.push(async move {
+                let via = match via {
+                    Ok(via) => via,
+                    Err(why) => {
+                        return TurnCheck {
+                            url,
+                            status: TurnStatus::Failed(why),
+                        };
+                    }
+                };
                 let mut check =
                     turn_check::check(&via, &user, &pass, std::time::Duration::from_secs(3)).await;
                 // Through a bridge, the connection's own error says more than a timeout.
@@ -125,7 +116,7 @@ async fn check_turn_servers(
                 }
                 check.url = url;
                 check
-            }));
+            });
         }
     }
     futures::future::join_all(checks).await
