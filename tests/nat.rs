@@ -168,22 +168,7 @@ fn behind_two_symmetric_nats_the_call_falls_back_to_the_relay() {
 fn relay_only_calls_cross_two_symmetric_nats_through_coturn() {
     let reports = call_across_nats_with("nat-relay-only", true, &["--relay-only"]);
     figure("relay-only", &reports);
-    for r in reports {
-        let pair = &r["selected_pair"];
-        assert_eq!(pair["local_type"], "relay", "{pair:#}");
-        assert_eq!(pair["remote_type"], "relay", "{pair:#}");
-        assert!(
-            pair["local_address"]
-                .as_str()
-                .unwrap()
-                .starts_with(PUBLIC_HOST),
-            "the relayed address is coturn's: {pair:#}"
-        );
-        assert!(
-            r["video"]["decoded_frames"].as_u64().unwrap() >= 30,
-            "{r:#}"
-        );
-    }
+    assert_relayed(&reports);
 }
 
 /// Asserts a relay pair on both sides, on coturn's relayed addresses, with video decoded, and

@@ -720,16 +720,7 @@ async fn receive_video(track: Arc<dyn TrackRemote>, codec: VideoCodec, media: Ar
     }
     let mut assembler = FrameAssembler::new(codec);
     let mut last_request: Option<Instant> = None;
-    while let Some(event) = next_event(&track, &media).await {
-        let packet = match event {
-            TrackRemoteEvent::OnRtpPacket(packet) => packet,
-            // After an ICE restart the track opens again on its first packet; nothing to do.
-            TrackRemoteEvent::OnOpen(init) => {
-                tracing::debug!(track = %init.track_id, ssrc = init.ssrc, "remote track open");
-                continue;
-            }
-            _ => continue,
-        };
+    while let Some(packet) = next_packet(&track, &media).await {
         let h = &packet.header;
         media
             .bytes_received
@@ -768,11 +759,21 @@ async fn receive_video(track: Arc<dyn TrackRemote>, codec: VideoCodec, media: Ar
     }
 }
 
-/// The next event of a remote track, or `None` once the call has ended.
-async fn next_event(track: &Arc<dyn TrackRemote>, media: &CallMedia) -> Option<TrackRemoteEvent> {
-    tokio::select! {
-        e = track.poll() => e,
-        _ = media.stop.cancelled() => None,
+/// The next RTP packet of a remote track, or `None` once the call or the track has ended.
+async fn next_packet(track: &Arc<dyn TrackRemote>, media: &CallMedia) -> Option<rtc::rtp::Packet> {
+    loop {
+        let event = tokio::select! {
+            e = track.poll() => e?,
+            _ = media.stop.cancelled() => return None,
+        };
+        match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => return Some(packet),
+            // After an ICE restart the track opens again on its first packet; nothing to do.
+            TrackRemoteEvent::OnOpen(init) => {
+                tracing::debug!(track = %init.track_id, ssrc = init.ssrc, "remote track open");
+            }
+            _ => {}
+        }
     }
 }
 
@@ -868,16 +869,7 @@ async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMedia>) {
     });
     const TAIL: usize = 2 * SAMPLE_RATE as usize;
     let mut playback = Playback::new();
-    while let Some(event) = next_event(&track, &media).await {
-        let packet = match event {
-            TrackRemoteEvent::OnRtpPacket(packet) => packet,
-            // After an ICE restart the track opens again on its first packet; nothing to do.
-            TrackRemoteEvent::OnOpen(init) => {
-                tracing::debug!(track = %init.track_id, ssrc = init.ssrc, "remote track open");
-                continue;
-            }
-            _ => continue,
-        };
+    while let Some(packet) = next_packet(&track, &media).await {
         media
             .bytes_received
             .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
