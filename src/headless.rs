@@ -905,11 +905,13 @@ impl Runner {
             playout_underruns: r.playout_underruns,
         };
         let connected = call.connected_at.is_some();
+        // The peer's reports must show our media arrived: video always (reported every second),
+        // audio once the peer has reported on it at all (a browser does every ~5 s).
         let media_ok = video.decoded_frames > 0
             && audio.received_packets > 0
             && audio.decode_errors < audio.received_packets
             && video.peer_received_packets > 0
-            && audio.peer_received_packets > 0;
+            && (audio.peer_received_packets > 0 || receipt.audio_reports == 0);
         tracing::info!(
             call = id.0,
             ?connected_secs,

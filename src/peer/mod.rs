@@ -266,6 +266,9 @@ pub struct RemoteReceipt {
     pub video_packets: u64,
     /// Audio packets the peer reports having received.
     pub audio_packets: u64,
+    /// Reports the peer sent about our audio. Browsers report on audio every ~5 s (RFC 3550's
+    /// interval at audio's bit rate), so a short call, or one an outage cut into, may have none.
+    pub audio_reports: u64,
 }
 
 /// Browsers learn their server-reflexive address from a TURN server's allocation answer; webrtc
@@ -721,7 +724,9 @@ impl Peer {
             receipt.video_packets += self.reports.get(ssrc).packets_received();
         }
         for ssrc in self.audio.ssrcs().await {
-            receipt.audio_packets += self.reports.get(ssrc).packets_received();
+            let r = self.reports.get(ssrc);
+            receipt.audio_packets += r.packets_received();
+            receipt.audio_reports += r.reports;
         }
         receipt
     }

@@ -104,6 +104,12 @@ impl ReceptionReports {
         for b in blocks {
             let r = map.entry(b.ssrc).or_default();
             r.reports += 1;
+            tracing::trace!(
+                ssrc = b.ssrc,
+                highest = b.last_sequence_number,
+                lost = b.total_lost,
+                "reception report"
+            );
             r.highest_seq = b.last_sequence_number;
             r.total_lost = b.total_lost;
             r.fraction_lost = b.fraction_lost;
