@@ -129,12 +129,10 @@ async function protocol() {
   p.disconnect();
 }
 
-// Sends raw Engine.IO v4 frames after a proper handshake; with `replies`, waits for that many
-// socket.io packets back (e.g. `joined`) before closing.
-// Sends `frames` raw over a websocket and closes it. With `joinFirst`, the first frame is a
-// join whose `joined` is awaited before the rest go, as a client would (the server may handle
-// one socket's events concurrently), and the socket stays open: the promise gives it, for the
-// caller to close once the messages have arrived.
+// Sends `frames` raw over a websocket, after a proper Engine.IO v4 handshake, and closes it.
+// With `joinFirst`, the first frame is a join whose `joined` is awaited before the rest go (so
+// a refused join cannot be mistaken for a dropped message), and the socket stays open: the
+// promise gives it, for the caller to close once the messages have arrived.
 function rawFrames(frames, joinFirst = false) {
   return new Promise((resolve) => {
     const wsUrl = url.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket';
