@@ -4,11 +4,48 @@
 use crate::media::frame::I420Frame;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Where a session stands, as the window shows it (it translates it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShownStatus {
+    /// No session yet.
+    #[default]
+    NotConnected,
+    /// The session is running.
+    Session(crate::call::Status),
+    /// The session ended as planned.
+    LeftTheRoom,
+    /// The session ended with an error (see [`LiveState::error`]).
+    Ended,
+}
+
+impl ShownStatus {
+    /// In English; the window looks this up in its language.
+    pub fn english(self) -> &'static str {
+        match self {
+            ShownStatus::NotConnected => "not connected",
+            ShownStatus::Session(s) => s.english(),
+            ShownStatus::LeftTheRoom => "left the room",
+            ShownStatus::Ended => "ended",
+        }
+    }
+
+    /// Whether a call is connected.
+    pub fn in_call(self) -> bool {
+        matches!(
+            self,
+            ShownStatus::Session(crate::call::Status::InCall {
+                connected: true,
+                ..
+            })
+        )
+    }
+}
+
 /// A snapshot of a session for display.
 #[derive(Debug, Clone, Default)]
 pub struct LiveState {
-    /// The session's state in words (`in a call`, `in the room, waiting for a peer`, …).
-    pub status: String,
+    /// Where the session stands.
+    pub status: ShownStatus,
     /// The offer of the current call, whoever made it (the seed page's left pane).
     pub offer_sdp: String,
     /// The answer of the current call (the right pane).
@@ -162,6 +199,25 @@ impl LiveView {
         self.update(|s| {
             s.local_frame = Some(frame);
             s.local_frames += 1;
+        });
+    }
+}
+
+/// The window watches the media: it shows the pictures and lists the notices.
+impl crate::pipeline::MediaObserver for LiveView {
+    fn local_frame(&self, frame: &I420Frame) {
+        LiveView::local_frame(self, frame);
+    }
+
+    fn remote_frame(&self, frame: &I420Frame) {
+        LiveView::remote_frame(self, frame);
+    }
+
+    fn notice(&self, message: &str) {
+        self.update(|s| {
+            if !s.notices.iter().any(|n| n == message) {
+                s.notices.push(message.to_owned());
+            }
         });
     }
 }

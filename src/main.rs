@@ -1,5 +1,6 @@
-//! roompeer's entry point: parses options, runs the headless call, writes the report, exits
-//! with the outcome's code.
+//! roompeer's entry point: parses options, then opens the window, runs a session from the
+//! command line (`--headless`, writing the report and exiting with the outcome's code), or
+//! serves rooms (`roompeer serve`).
 
 use clap::Parser;
 use roompeer::cli::{Cli, Command, ServeArgs};
@@ -39,14 +40,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("roompeer: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
     };
-    let result = runtime.block_on(roompeer::headless::run(options));
+    let result = runtime.block_on(roompeer::session::run(options, None));
     if let Some(err) = &result.error {
         eprintln!("roompeer: {err}");
     }
@@ -56,8 +53,8 @@ fn main() -> ExitCode {
     );
     if let Some(path) = &cli.report {
         let written = serde_json::to_vec_pretty(&result)
-            .map_err(|e| e.to_string())
-            .and_then(|json| std::fs::write(path, json).map_err(|e| e.to_string()));
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(path, json));
         if let Err(e) = written {
             eprintln!(
                 "roompeer: cannot write the report to {}: {e}",
@@ -72,12 +69,8 @@ fn main() -> ExitCode {
 
 /// `roompeer serve`: runs the room server until interrupted.
 fn serve(args: &ServeArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("roompeer: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
     };
     runtime.block_on(async {
         let server = match roompeer::server::RoomServer::start(&args.options()).await {
@@ -114,12 +107,8 @@ fn serve(args: &ServeArgs) -> ExitCode {
 
 /// The desktop window; sessions run on a runtime beside it.
 fn window(cli: Cli) -> ExitCode {
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("roompeer: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
-        }
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(1);
     };
     let handle = runtime.handle().clone();
     let result = roompeer::gui::run_window(cli, handle);
@@ -131,4 +120,11 @@ fn window(cli: Cli) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The async runtime every mode runs on; says why when it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new()
+        .inspect_err(|e| eprintln!("roompeer: cannot start the async runtime: {e}"))
+        .ok()
 }

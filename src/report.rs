@@ -2,7 +2,7 @@
 
 use crate::call::{CallEnd, Role};
 use crate::peer::SelectedPair;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 use std::time::Instant;
 
@@ -32,7 +32,7 @@ pub fn ms_since_start(t: Instant) -> u64 {
 }
 
 /// How the run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// A call connected and media flowed both ways.
@@ -76,7 +76,7 @@ impl Outcome {
 }
 
 /// One TURN server's answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TurnReport {
     /// The `turn:` url.
     pub url: String,
@@ -91,7 +91,7 @@ pub struct TurnReport {
 }
 
 /// A signaling event, with its time.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventRecord {
     /// Milliseconds since the process started.
     pub t_ms: u64,
@@ -103,7 +103,7 @@ pub struct EventRecord {
 }
 
 /// Video of one call.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VideoReport {
     /// The codec we send in, as negotiated (`H264`, `VP8`).
     pub codec: Option<String>,
@@ -148,7 +148,7 @@ pub struct VideoReport {
 }
 
 /// Audio of one call.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AudioReport {
     /// Negotiated codec (`opus`).
     pub codec: Option<String>,
@@ -171,7 +171,7 @@ pub struct AudioReport {
 }
 
 /// Milestones of a call, in ms since the process started.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timings {
     /// We were in the room.
     pub joined: Option<u64>,
@@ -186,7 +186,7 @@ pub struct Timings {
 }
 
 /// The parts of a call that also stand at the top level for the last call.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CallSummary {
     /// The ICE candidate pair in use.
     pub selected_pair: Option<SelectedPair>,
@@ -199,7 +199,7 @@ pub struct CallSummary {
 }
 
 /// One call.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CallReport {
     /// 1, 2, … in this run.
     pub call: u32,
@@ -219,7 +219,7 @@ pub struct CallReport {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// How the run ended.
     pub outcome: Outcome,
@@ -276,14 +276,78 @@ mod tests {
 
     #[test]
     fn exit_codes_match_the_readme() {
-        assert_eq!(Outcome::Ok.exit_code(), 0);
-        assert_eq!(Outcome::RoomFull.exit_code(), 3);
-        assert_eq!(Outcome::TlsFailed.exit_code(), 4);
-        assert_eq!(Outcome::SignalingFailed.exit_code(), 4);
-        assert_eq!(Outcome::NoPeer.exit_code(), 5);
-        assert_eq!(Outcome::IceFailed.exit_code(), 6);
-        assert_eq!(Outcome::NoMedia.exit_code(), 7);
-        assert_eq!(Outcome::Error.exit_code(), 1);
+        // Every outcome, with the code and name the README's table gives it.
+        let all = [
+            Outcome::Ok,
+            Outcome::RoomFull,
+            Outcome::SignalingFailed,
+            Outcome::TlsFailed,
+            Outcome::NoPeer,
+            Outcome::IceFailed,
+            Outcome::NoMedia,
+            Outcome::NegotiationFailed,
+            Outcome::TurnFailed,
+            Outcome::Error,
+        ];
+        let readme = include_str!("../README.md");
+        let table = &readme[readme.find("## Exit codes").expect("an exit code section")..];
+        for outcome in all {
+            let name = serde_json::to_value(outcome).unwrap();
+            let name = name.as_str().unwrap();
+            let row = table
+                .lines()
+                .find(|l| l.contains(&format!("`{name}`")))
+                .unwrap_or_else(|| panic!("the README has no row for {name}"));
+            let code: i32 = row
+                .trim_start_matches('|')
+                .split('|')
+                .next()
+                .and_then(|c| c.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no code in {row:?}"));
+            assert_eq!(outcome.exit_code(), code, "{name}");
+        }
         assert!(proc_status_kib("VmRSS").is_some_and(|k| k > 0));
+    }
+
+    #[test]
+    fn a_report_reads_back_as_it_was_written() {
+        let report = Report {
+            outcome: Outcome::NegotiationFailed,
+            exit_code: 8,
+            error: Some("no common video codec".into()),
+            started_unix_ms: Some(1),
+            server: "http://127.0.0.1:8080/".into(),
+            eio: Some("4".into()),
+            socket_id: Some("abc".into()),
+            events: vec![EventRecord {
+                t_ms: 5,
+                event: "joined".into(),
+                detail: Some("abc".into()),
+            }],
+            calls: vec![CallReport {
+                call: 1,
+                role: Role::Answerer,
+                connected: false,
+                media_ok: false,
+                end: Some(CallEnd::NegotiationFailed("no common video codec".into())),
+                rss_kib_after: Some(20_000),
+                summary: CallSummary::default(),
+            }],
+            turn: Vec::new(),
+            peak_rss_kib: Some(30_000),
+            cpu_seconds: Some(0.5),
+            last_call: CallSummary::default(),
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["outcome"], "negotiation_failed");
+        assert_eq!(json["calls"][0]["role"], "answerer");
+        assert!(
+            json["video"].is_object(),
+            "the last call's figures stand at the top"
+        );
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back.outcome, Outcome::NegotiationFailed);
+        assert_eq!(back.calls[0].end, report.calls[0].end);
+        assert_eq!(back.events[0].event, "joined");
     }
 }

@@ -93,9 +93,8 @@ impl SettingsStore {
     }
 
     /// Saves the settings.
-    pub fn save(&self, settings: &Settings) -> Result<(), String> {
-        let text = toml::to_string_pretty(settings)
-            .map_err(|e| format!("cannot write the settings: {e}"))?;
+    pub fn save(&self, settings: &Settings) -> Result<(), SettingsError> {
+        let text = toml::to_string_pretty(settings).map_err(SettingsError::Serialize)?;
         self.write_private(&self.settings_path(), text.as_bytes(), false)
     }
 
@@ -107,7 +106,7 @@ impl SettingsStore {
     }
 
     /// Saves the TURN password readable by the user alone; an empty one removes the file.
-    pub fn save_password(&self, password: &str) -> Result<(), String> {
+    pub fn save_password(&self, password: &str) -> Result<(), SettingsError> {
         if password.is_empty() {
             let _ = std::fs::remove_file(self.password_path());
             return Ok(());
@@ -116,7 +115,7 @@ impl SettingsStore {
     }
 
     /// Saves a trusted certificate for `server` (`host:port`) and returns its path.
-    pub fn save_pin(&self, server: &str, pem: &str) -> Result<PathBuf, String> {
+    pub fn save_pin(&self, server: &str, pem: &str) -> Result<PathBuf, SettingsError> {
         let name: String = server
             .chars()
             .map(|c| {
@@ -134,11 +133,18 @@ impl SettingsStore {
 
     /// Writes a file atomically (a temporary file, then a rename), created with mode 0600
     /// when `secret`, so it is never readable by others even for a moment.
-    fn write_private(&self, path: &Path, content: &[u8], secret: bool) -> Result<(), String> {
+    fn write_private(
+        &self,
+        path: &Path,
+        content: &[u8],
+        secret: bool,
+    ) -> Result<(), SettingsError> {
         use std::io::Write;
         let dir = path.parent().unwrap_or(&self.dir);
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| SettingsError::Write {
+            path: dir.to_owned(),
+            source,
+        })?;
         let tmp = path.with_extension("tmp");
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
@@ -151,8 +157,28 @@ impl SettingsStore {
             .open(&tmp)
             .and_then(|mut f| f.write_all(content).and_then(|()| f.sync_all()))
             .and_then(|()| std::fs::rename(&tmp, path));
-        written.map_err(|e| format!("cannot write {}: {e}", path.display()))
+        written.map_err(|source| SettingsError::Write {
+            path: path.to_owned(),
+            source,
+        })
     }
+}
+
+/// The window's settings could not be saved.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The settings could not be written as TOML.
+    #[error("cannot write the settings: {0}")]
+    Serialize(toml::ser::Error),
+    /// A file or folder could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// `host:port` of a server URL, the key its certificate is pinned under.

@@ -141,21 +141,25 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn call_through_the_seed_server_on_socketio_2_over_https_with_a_pinned_seed_certificate() {
     call_through(ServerKind::V2, true, &[], "3");
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn call_through_a_socketio_4_server_without_eio3_over_https() {
     call_through(ServerKind::V4, true, &[], "4");
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn call_in_vp8_when_both_sides_are_restricted_to_it() {
     call_through(ServerKind::V4, true, &["--video-codec", "vp8"], "4");
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn call_over_plain_http_with_forced_engineio_versions() {
     call_through(
         ServerKind::V2,
@@ -172,6 +176,7 @@ fn call_over_plain_http_with_forced_engineio_versions() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_third_peer_is_told_the_room_is_full() {
     let dir = scratch("full");
     let ns = Netns::new();
@@ -199,6 +204,7 @@ fn a_third_peer_is_told_the_room_is_full() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn an_untrusted_certificate_is_refused_with_advice_to_pin_it() {
     let dir = scratch("untrusted");
     let ns = Netns::new();
@@ -277,6 +283,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_ca_certificate_is_trusted_with_normal_host_name_checks() {
     let dir = scratch("ca");
     let ca_key = dir.join("ca.key");
@@ -377,6 +384,7 @@ fn a_ca_certificate_is_trusted_with_normal_host_name_checks() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_forced_engineio_version_the_server_does_not_speak_fails_clearly() {
     let dir = scratch("eio");
     let ns = Netns::new();
@@ -405,6 +413,7 @@ fn a_forced_engineio_version_the_server_does_not_speak_fails_clearly() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn nobody_comes_and_the_wait_runs_out() {
     let dir = scratch("nopeer");
     let ns = Netns::new();
@@ -441,6 +450,7 @@ fn nobody_comes_and_the_wait_runs_out() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn relay_only_calls_go_through_coturn_with_the_seeds_credentials() {
     let dir = scratch("relay");
     let ns = Netns::new();
@@ -490,6 +500,7 @@ fn relay_only_calls_go_through_coturn_with_the_seeds_credentials() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_wrong_turn_password_or_a_dead_turn_server_is_said_plainly() {
     let dir = scratch("turn-errors");
     let ns = Netns::new();
@@ -587,6 +598,7 @@ fn a_wrong_turn_password_or_a_dead_turn_server_is_said_plainly() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn without_a_common_video_codec_the_answerer_says_so_and_exits_8() {
     let dir = scratch("no-common-codec");
     let ns = Netns::new();

@@ -34,6 +34,7 @@ fn hz(r: &Value) -> Option<f64> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn microphone_and_speakers_through_pulseaudio() {
     let dir = scratch("devices-pulse");
     let ns = Netns::new();
@@ -93,6 +94,7 @@ fn microphone_and_speakers_through_pulseaudio() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn without_devices_the_call_carries_on() {
     let dir = scratch("devices-none");
     let ns = Netns::new();
@@ -138,6 +140,7 @@ fn without_devices_the_call_carries_on() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn muted_microphone_and_camera_off() {
     let dir = scratch("devices-mute");
     let ns = Netns::new();

@@ -41,8 +41,8 @@ fn connected_call(
     .concat();
     let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
     let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    b.wait_for("state=connected", Duration::from_secs(20));
-    a.wait_for("state=connected", Duration::from_secs(20));
+    b.wait_event("call_connected", Duration::from_secs(20));
+    a.wait_event("call_connected", Duration::from_secs(20));
     (ns, server, a, b, turn)
 }
 
@@ -89,11 +89,13 @@ fn check(percent: u32, min_fps: f64, max_freeze_ms: u64) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn two_percent_loss_barely_shows() {
     check(2, 25.0, 1000);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn five_percent_loss_keeps_the_picture_moving() {
     // Seen: 19.5–30 frames/s. Each packet NACK cannot bring back in time costs a keyframe
     // request and the frames until the keyframe; how many that is varies from run to run.
@@ -101,6 +103,7 @@ fn five_percent_loss_keeps_the_picture_moving() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn ten_percent_loss_keeps_the_picture_moving() {
     // Congestion control reads 10% loss as congestion and lowers the rate to its floor; the
     // encoder then skips frames and a keyframe at that rate takes long: fewer frames (~23/s)
@@ -111,6 +114,7 @@ fn ten_percent_loss_keeps_the_picture_moving() {
 /// A 3 s outage (every UDP packet dropped): the call survives it (ICE consent is 5 s here, and
 /// roompeer gives a disconnected peer 5 s more), and the picture comes back within a second.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn after_a_three_second_outage_the_picture_comes_back() {
     let (ns, _server, a, b, _turn) = connected_call("outage-3s", "9", &[]);
     // These sleeps are the outage's place and length, not synchronisation.
@@ -140,6 +144,7 @@ fn after_a_three_second_outage_the_picture_comes_back() {
 /// in all): congestion control (GCC on transport-wide feedback) brings the encoders down, and
 /// the picture keeps moving.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn on_a_narrow_link_the_senders_slow_down_and_the_picture_keeps_moving() {
     let (ns, _server, a, b, _turn) = connected_call("narrow", "15", &["--video-kbps", "1000"]);
     ns.cap_udp(80);
@@ -174,20 +179,21 @@ fn events(r: &Value) -> Vec<String> {
 /// ICE through signaling (which still works), the peer answers, and when the path comes back
 /// the same call goes on.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn through_a_twelve_second_outage_ice_restarts_keep_the_call() {
     let (ns, _server, a, b, _turn) = connected_call("outage-12s", "20", &[]);
     std::thread::sleep(Duration::from_secs(1));
     ns.drop_udp();
     let cut = std::time::Instant::now();
-    a.wait_for("restarting ICE", Duration::from_secs(15));
+    a.wait_event("ice_restart", Duration::from_secs(15));
     // The rest of the outage's 12 s (a length, not synchronisation).
     std::thread::sleep(Duration::from_secs(12).saturating_sub(cut.elapsed()));
     ns.restore_udp();
     let restored = std::time::Instant::now();
-    a.wait_for("reconnected", Duration::from_secs(15));
+    a.wait_event("peer_connected", Duration::from_secs(15));
     // The restarted checks are still running when the path comes back, so the call does not
     // wait for another restart: the picture is back within a few seconds (here < 0.5 s).
-    a.wait_for("the remote picture moves again", Duration::from_secs(5));
+    a.wait_event("picture_back", Duration::from_secs(5));
     println!(
         "FIGURE outage 12 s: the picture came back {} ms after the network did",
         restored.elapsed().as_millis()

@@ -73,52 +73,62 @@ fn browser(browser: Browser, server: ServerKind) {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn roompeer_roompeer_via_socketio_2() {
     roompeer_pair(ServerKind::V2);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn roompeer_roompeer_via_socketio_4() {
     roompeer_pair(ServerKind::V4Eio3);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn roompeer_roompeer_via_roompeer_serve() {
     roompeer_pair(ServerKind::Serve);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn roompeer_chromium_via_socketio_2() {
     browser(Browser::Chromium, ServerKind::V2);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn roompeer_chromium_via_socketio_4() {
     browser(Browser::Chromium, ServerKind::V4Eio3);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn roompeer_chromium_via_roompeer_serve() {
     browser(Browser::Chromium, ServerKind::Serve);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn roompeer_firefox_via_socketio_2() {
     browser(Browser::Firefox, ServerKind::V2);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn roompeer_firefox_via_socketio_4() {
     browser(Browser::Firefox, ServerKind::V4Eio3);
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn roompeer_firefox_via_roompeer_serve() {
     browser(Browser::Firefox, ServerKind::Serve);
 }
 
 /// For comparison: two Chromium pages call each other on each server.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn chromium_chromium_on_each_server_for_comparison() {
     for server in [ServerKind::V2, ServerKind::V4Eio3, ServerKind::Serve] {
         let ns = Netns::new();

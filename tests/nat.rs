@@ -126,6 +126,7 @@ fn figure(scenario: &str, reports: &[Value; 2]) {
 /// of the pair is the host candidate the srflx one stands for: ICE pairs a base, not its
 /// reflexive address.)
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
     let reports = call_across_nats("nat-cone", false);
     figure("cone", &reports);
@@ -149,6 +150,7 @@ fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
 /// Behind NATs that pick a new port for every destination, the mappings the TURN server saw
 /// are useless to the other peer: the call falls back to the relay.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn behind_two_symmetric_nats_the_call_falls_back_to_the_relay() {
     let reports = call_across_nats("nat-symmetric", true);
     figure("symmetric", &reports);
@@ -165,6 +167,7 @@ fn behind_two_symmetric_nats_the_call_falls_back_to_the_relay() {
 /// sides' selected pairs are relay candidates, and media flows both ways (`Peer::finish`
 /// checked exit code 0, which needs decoded video and audio on each side).
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn relay_only_calls_cross_two_symmetric_nats_through_coturn() {
     let reports = call_across_nats_with("nat-relay-only", true, &["--relay-only"]);
     figure("relay-only", &reports);
@@ -196,6 +199,7 @@ fn assert_relayed(reports: &[Value; 2]) {
 /// With every UDP packet dropped at both routers, a browser still reaches coturn over TCP
 /// (`turn:…?transport=tcp`) and relays through it; so does roompeer, through its local bridge.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn with_udp_blocked_the_call_goes_through_turn_over_tcp() {
     let reports = LabCall {
         symmetric: true,
@@ -211,6 +215,7 @@ fn with_udp_blocked_the_call_goes_through_turn_over_tcp() {
 
 /// The same through `turns:` (TLS on 5349), coturn's certificate pinned with --turn-pin-cert.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn with_udp_blocked_the_call_goes_through_turn_over_tls() {
     let pin = serve_cert().cert.display().to_string();
     let reports = LabCall {
@@ -228,6 +233,7 @@ fn with_udp_blocked_the_call_goes_through_turn_over_tls() {
 /// A `turns:` server whose certificate nobody trusts is refused, and the error says how to
 /// trust it; with --relay-only that ends the run at once (exit code 9).
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn an_untrusted_turns_certificate_is_refused_with_advice() {
     let dir = scratch("turns-untrusted");
     let ns = Netns::new();
@@ -312,6 +318,7 @@ fn mdns_call(name: &str, b_mdns: &str) -> (Value, String, String) {
 /// A peer that hides its addresses behind `.local` names (Chrome does): roompeer resolves
 /// them where multicast works, and the call goes host to host.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn mdns_candidates_are_resolved_where_multicast_works() {
     let (r, candidates, stderr) = mdns_call("mdns-resolve", "resolve");
     assert!(
@@ -338,6 +345,7 @@ fn mdns_candidates_are_resolved_where_multicast_works() {
 /// Where roompeer cannot (or may not) resolve them, `.local` candidates are skipped, and the
 /// call still connects, through the address the peer's checks come from (peer-reflexive).
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn mdns_candidates_are_skipped_cleanly_where_they_cannot_be_resolved() {
     let (r, _, _) = mdns_call("mdns-off", "off");
     let pair = &r["selected_pair"];

@@ -16,6 +16,7 @@ fn events(report: &Value) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_hostile_peer_cannot_crash_roompeer_and_the_next_call_works() {
     let dir = scratch("hostile");
     let ns = Netns::new();
@@ -45,7 +46,7 @@ fn a_hostile_peer_cannot_crash_roompeer_and_the_next_call_works() {
     let g = guest.finish();
     assert_eq!(g.code, 0, "{}", g.stderr);
     assert_eq!(g.report["video"]["peer_sender_id"], 7);
-    stayer.wait_for("the peer left", Duration::from_secs(20));
+    stayer.wait_event("bye", Duration::from_secs(20));
     stayer.terminate();
     let s = stayer.finish();
     assert_eq!(s.code, 0, "ends well after a stop request: {}", s.stderr);
@@ -75,6 +76,7 @@ fn a_hostile_peer_cannot_crash_roompeer_and_the_next_call_works() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {
     let dir = scratch("vanish");
     let ns = Netns::new();
@@ -94,10 +96,10 @@ fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {
         "crasher",
         &[&["--server", &url, "--id", "2"][..], &video].concat(),
     );
-    crasher.wait_for("state=connected", Duration::from_secs(20));
+    crasher.wait_event("call_connected", Duration::from_secs(20));
     crasher.kill();
     // No `bye` comes: the stayer must notice on its own, within seconds.
-    stayer.wait_for("the peer stopped answering", Duration::from_secs(20));
+    stayer.wait_event("call_ended", Duration::from_secs(20));
     let guest = Peer::start(
         &ns,
         &dir,
@@ -124,6 +126,7 @@ fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {
 /// A roompeer that stays while another joins and leaves 20 times: every call works, and it
 /// does not grow with every call (webrtc#906 leaks each closed peer connection).
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn twenty_calls_in_a_row_work_and_memory_stays_flat() {
     let report = stay_while_guests_come_and_go("twenty", 20, "2");
     let calls = report["calls"].as_array().unwrap();
@@ -154,6 +157,7 @@ fn twenty_calls_in_a_row_work_and_memory_stays_flat() {
 /// After an outage the receiver has lost frames: it asks for a keyframe (PLI), the sender
 /// answers with one, and the picture comes back.
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn after_a_media_outage_a_keyframe_is_requested_and_sent() {
     let dir = scratch("outage");
     let ns = Netns::new();
@@ -175,8 +179,8 @@ fn after_a_media_outage_a_keyframe_is_requested_and_sent() {
     ];
     let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
     let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    b.wait_for("state=connected", Duration::from_secs(20));
-    a.wait_for("state=connected", Duration::from_secs(20));
+    b.wait_event("call_connected", Duration::from_secs(20));
+    a.wait_event("call_connected", Duration::from_secs(20));
     // The outage itself lasts a second; this sleep is its length, not a synchronisation.
     std::thread::sleep(Duration::from_secs(1));
     ns.drop_udp();
@@ -203,6 +207,7 @@ fn after_a_media_outage_a_keyframe_is_requested_and_sent() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_call_goes_on_through_a_signaling_server_restart_and_both_peers_rejoin() {
     let dir = scratch("restart-call");
     let ns = Netns::new();
@@ -221,14 +226,14 @@ fn a_call_goes_on_through_a_signaling_server_restart_and_both_peers_rejoin() {
     ];
     let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
     let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    a.wait_for("state=connected", Duration::from_secs(20));
-    b.wait_for("state=connected", Duration::from_secs(20));
+    a.wait_event("call_connected", Duration::from_secs(20));
+    b.wait_event("call_connected", Duration::from_secs(20));
     drop(server);
-    a.wait_for("the call goes on", Duration::from_secs(20));
-    b.wait_for("the call goes on", Duration::from_secs(20));
+    a.wait_event("signaling_down", Duration::from_secs(20));
+    b.wait_event("signaling_down", Duration::from_secs(20));
     let _server = NodeServer::start_on(&ns, ServerKind::V2, cert, 18080, 18443);
-    a.wait_for("rejoined the room", Duration::from_secs(20));
-    b.wait_for("rejoined the room", Duration::from_secs(20));
+    a.wait_event("joined", Duration::from_secs(20));
+    b.wait_event("joined", Duration::from_secs(20));
     for r in [a.finish(), b.finish()] {
         assert_eq!(r.code, 0, "{}", r.stderr);
         let calls = r.report["calls"].as_array().unwrap();
@@ -258,6 +263,7 @@ fn a_call_goes_on_through_a_signaling_server_restart_and_both_peers_rejoin() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_waiting_peer_rejoins_after_a_server_restart_and_takes_the_next_call() {
     let dir = scratch("restart-wait");
     let ns = Netns::new();
@@ -274,9 +280,9 @@ fn a_waiting_peer_rejoins_after_a_server_restart_and_takes_the_next_call() {
     ];
     let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
     drop(server);
-    a.wait_for("reconnecting", Duration::from_secs(20));
+    a.wait_event("signaling_down", Duration::from_secs(20));
     let _server = NodeServer::start_on(&ns, ServerKind::V4, cert, 19080, 19443);
-    a.wait_for("joined the room", Duration::from_secs(20));
+    a.wait_event("joined", Duration::from_secs(20));
     let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat()).finish();
     assert_eq!(b.code, 0, "{}", b.stderr);
     let a = a.finish();

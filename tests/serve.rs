@@ -15,6 +15,7 @@ fn check(ns: &Netns, url: &str, mode: &str) -> Value {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn serve_speaks_the_seed_protocol_to_socketio_2_and_4_clients_over_http_and_https() {
     let ns = Netns::new();
     let server = NodeServer::start(&ns, ServerKind::Serve, serve_cert());
@@ -38,6 +39,7 @@ fn serve_speaks_the_seed_protocol_to_socketio_2_and_4_clients_over_http_and_http
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn serve_survives_the_input_that_kills_the_seeds_server() {
     let ns = Netns::new();
     let mut server = NodeServer::start(&ns, ServerKind::Serve, serve_cert());
@@ -56,6 +58,7 @@ fn serve_survives_the_input_that_kills_the_seeds_server() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn a_roompeer_without_a_server_hosts_one_and_a_second_joins_it() {
     let dir = scratch("embedded");
     let ns = Netns::new();
@@ -94,6 +97,7 @@ fn a_roompeer_without_a_server_hosts_one_and_a_second_joins_it() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn chromium_joins_a_room_that_roompeer_hosts() {
     let dir = scratch("embedded-browser");
     let ns = Netns::new();
@@ -129,6 +133,7 @@ fn chromium_joins_a_room_that_roompeer_hosts() {
 }
 
 #[test]
+#[ignore = "needs root: network namespaces"]
 fn the_seed_pages_own_socketio_2_client_works_through_serve_in_chromium() {
     BrowserCall {
         browser: Browser::Chromium,

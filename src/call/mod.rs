@@ -4,153 +4,18 @@
 //! when roompeer leaves. The socket, the peer connection and the media are adapters that execute
 //! its [`Action`]s and feed it [`Input`]s; none of them holds protocol logic.
 
-use crate::signaling::room::{CandidateMessage, Room, RoomEvent, SignalMessage};
-use serde_json::Value;
+mod outage;
+mod reconnect;
+mod status;
+mod types;
+
+pub use reconnect::Reconnect;
+pub use status::Status;
+pub use types::{Action, CallEnd, CallId, Finish, Input, PeerState, Role, RoomSettings};
+
+use crate::signaling::room::{CandidateMessage, RoomCommand, RoomEvent, SignalMessage};
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
-
-/// ICE restarts tried in one outage before the call is given up.
-const MAX_RESTARTS: u32 = 3;
-
-/// Numbers the calls of one run, from 1; inputs about an older call are ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub struct CallId(pub u32);
-
-/// Which side of the negotiation roompeer is on in a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Was in the room first, got `otherjoin`, sends the offer.
-    Offerer,
-    /// Joined second, answers the offer.
-    Answerer,
-}
-
-/// How the session is run.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The room to join (`null` as the seed's page does when none is given).
-    pub room: Room,
-    /// How long to wait for a peer, at the start and after each call.
-    pub wait: Duration,
-    /// Hold each call this long after it connects, then leave.
-    pub hold: Option<Duration>,
-    /// Leave after this many calls have ended.
-    pub max_calls: Option<u32>,
-    /// How long to wait for `leaved` after sending `leave`.
-    pub leave_timeout: Duration,
-    /// How long a connected call may stay disconnected before it counts as failed (a peer that
-    /// crashed or lost its network sends no `bye`). An answered ICE restart starts it afresh.
-    pub disconnect_grace: Duration,
-    /// How long after a disconnection the offerer restarts ICE (the answerer waits three times
-    /// as long, so two roompeers do not both offer; the seed's page never restarts, so against
-    /// it the answerer must).
-    pub restart_after: Duration,
-}
-
-/// The state of the peer connection of a call, as the adapter reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PeerState {
-    /// ICE and DTLS are up (again).
-    Connected,
-    /// The peer stopped answering; it may come back.
-    Disconnected,
-    /// ICE or DTLS failed, or the peer stopped answering.
-    Failed,
-}
-
-/// Something that happened.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    /// The signaling connection is open.
-    SignalingUp,
-    /// The signaling connection is gone.
-    SignalingDown(String),
-    /// An event from the room server.
-    Room(RoomEvent),
-    /// A server event that could not be understood (already logged).
-    Malformed(String),
-    /// The adapter set a local description; it must be sent to the peer.
-    LocalDescription(CallId, SignalMessage),
-    /// The adapter applied the remote description: queued candidates may follow.
-    RemoteApplied(CallId),
-    /// A local ICE candidate to trickle.
-    LocalCandidate(CallId, CandidateMessage),
-    /// The peer connection changed state.
-    Peer(CallId, PeerState),
-    /// A peer-connection operation failed (e.g. broken SDP); the call cannot go on.
-    PeerError(CallId, String),
-    /// The user asked to stop (Ctrl-C, Leave button).
-    Stop,
-    /// The deadline from [`Session::deadline`] has passed.
-    Timeout,
-}
-
-/// Why a call ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CallEnd {
-    /// The other peer sent `bye`.
-    PeerLeft,
-    /// ICE/DTLS failed or the peer vanished.
-    ConnectionFailed,
-    /// A negotiation step failed.
-    NegotiationFailed(String),
-    /// A new peer arrived and replaced the old one.
-    Replaced,
-    /// We left (hold time over, stop requested).
-    WeLeft,
-    /// The signaling connection was lost before the call connected.
-    SignalingLost,
-}
-
-/// Why the session finished.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Finish {
-    /// We left the room as planned (or the wait after a call ran out).
-    Done,
-    /// The room already had two peers.
-    RoomFull,
-    /// No peer came within the wait.
-    NoPeer,
-    /// The signaling connection was lost.
-    SignalingLost(String),
-    /// The user stopped the session.
-    Stopped,
-}
-
-/// What the adapters must do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Action {
-    /// Emit a socket.io event.
-    Emit {
-        /// The event's name.
-        event: &'static str,
-        /// Its arguments.
-        args: Vec<Value>,
-    },
-    /// Create a peer connection with local tracks for a new call.
-    StartPeer(CallId, Role),
-    /// Create an offer, set it as local description, report it with `LocalDescription`.
-    CreateOffer(CallId),
-    /// Apply a remote offer, create and set the answer, report it with `LocalDescription`.
-    AcceptOffer(CallId, String),
-    /// Apply a remote answer.
-    AcceptAnswer(CallId, String),
-    /// Restart ICE: create an offer with fresh ICE credentials, set it, report it with
-    /// `LocalDescription`.
-    RestartIce(CallId),
-    /// Add a remote candidate (only after the remote description is applied).
-    AddCandidate(CallId, CandidateMessage),
-    /// The call is connected (for timings and reports).
-    CallConnected(CallId),
-    /// Close the call's peer connection.
-    ClosePeer(CallId, CallEnd),
-    /// Close the signaling connection.
-    Disconnect,
-    /// Stop: nothing more will happen.
-    Finish(Finish),
-}
+use std::time::Instant;
 
 #[derive(Debug)]
 struct Call {
@@ -163,19 +28,8 @@ struct Call {
     /// The offerer has its answer (so a later offer is a renegotiation).
     answered: bool,
     connected: bool,
-    /// Since when the connection has been disconnected, if it is (or since the last answered
-    /// ICE restart).
-    disconnected_at: Option<Instant>,
-    /// An ICE restart was offered during this disconnection.
-    restart_sent: bool,
-    /// Our restart offer waits for its answer.
-    awaiting_restart_answer: bool,
-    /// The restart of this outage is ours (not the peer's); only its sender tries again.
-    restart_ours: bool,
-    /// ICE restarts offered in this call.
-    restarts: u32,
-    /// ICE restarts offered since the connection was last up.
-    restarts_this_outage: u32,
+    /// Outages of the connection and the ICE restarts tried in them.
+    connection: outage::Connection,
     /// The peer's socket id, when the server told us (`otherjoin`); the answerer never learns it.
     peer: Option<String>,
 }
@@ -195,53 +49,10 @@ enum Phase {
     Finished,
 }
 
-/// Where a session stands, for people (the window's state line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    /// Connecting to the signaling server.
-    Connecting,
-    /// Connected, `join` sent.
-    Joining,
-    /// In the room, no call.
-    Waiting,
-    /// In a call; `connected` once ICE/DTLS is up.
-    InCall {
-        /// Offerer or answerer.
-        role: Role,
-        /// ICE and DTLS are connected.
-        connected: bool,
-    },
-    /// Signaling is down; reconnecting.
-    Offline,
-    /// `leave` sent.
-    Leaving,
-    /// The session is over.
-    Finished,
-}
-
-impl std::fmt::Display for Status {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Status::Connecting => "connecting to the signaling server",
-            Status::Joining => "joining the room",
-            Status::Waiting => "in the room, waiting for a peer",
-            Status::InCall {
-                connected: false, ..
-            } => "a peer is here: negotiating the call",
-            Status::InCall {
-                connected: true, ..
-            } => "in a call",
-            Status::Offline => "signaling lost: reconnecting",
-            Status::Leaving => "leaving the room",
-            Status::Finished => "left the room",
-        })
-    }
-}
-
 /// The room membership and call lifecycle of one roompeer.
 #[derive(Debug)]
 pub struct Session {
-    settings: Settings,
+    settings: RoomSettings,
     phase: Phase,
     call: Option<Call>,
     next_call: u32,
@@ -255,12 +66,14 @@ pub struct Session {
     deadline: Option<Instant>,
     /// What to finish with once `leaved` arrives (or the leave times out).
     finish_after_leave: Finish,
+    /// When signaling is tried again while it is down.
+    reconnect: Reconnect,
     actions: VecDeque<Action>,
 }
 
 impl Session {
     /// A session that has not connected yet.
-    pub fn new(settings: Settings) -> Self {
+    pub fn new(settings: RoomSettings) -> Self {
         Self {
             settings,
             phase: Phase::Connecting,
@@ -272,6 +85,7 @@ impl Session {
             rejoined_during_call: false,
             deadline: None,
             finish_after_leave: Finish::Done,
+            reconnect: Reconnect::default(),
             actions: VecDeque::new(),
         }
     }
@@ -284,34 +98,30 @@ impl Session {
     /// When to feed [`Input::Timeout`] next.
     pub fn deadline(&self) -> Option<Instant> {
         let silent = self.call.as_ref().and_then(|c| {
-            let since = c.disconnected_at?;
-            let give_up = since + self.settings.disconnect_grace;
+            let give_up = c.connection.grace_ends(self.settings.disconnect_grace)?;
             Some(match self.restart_due(c) {
                 Some(restart) => restart.min(give_up),
                 None => give_up,
             })
         });
-        match (self.deadline, silent) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.deadline, silent, self.reconnect.due()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// When this disconnected call should restart ICE, if it should.
     fn restart_due(&self, c: &Call) -> Option<Instant> {
-        if c.restart_sent || !self.signaling_up {
+        if !self.signaling_up {
             return None;
         }
-        let wait = match c.role {
-            Role::Offerer => self.settings.restart_after,
-            Role::Answerer => self.settings.restart_after * 3,
-        };
-        c.disconnected_at.map(|t| t + wait)
+        c.connection
+            .restart_due(c.role, self.settings.restart_after)
     }
 
     /// ICE restarts offered in the current call.
     pub fn restarts(&self) -> u32 {
-        self.call.as_ref().map_or(0, |c| c.restarts)
+        self.call.as_ref().map_or(0, |c| c.connection.restarts())
     }
 
     /// The current call and its role.
@@ -343,16 +153,15 @@ impl Session {
         self.phase == Phase::Finished
     }
 
-    fn emit(&mut self, event: &'static str, mut args: Vec<Value>) {
-        args.insert(0, self.settings.room.to_json());
-        self.actions.push_back(Action::Emit { event, args });
+    fn send(&mut self, command: RoomCommand) {
+        self.actions.push_back(Action::Send(command));
     }
 
-    fn send_message(&mut self, msg: &SignalMessage) {
+    fn send_message(&mut self, msg: SignalMessage) {
         if self.signaling_up {
-            self.emit("message", vec![msg.to_json()]);
+            self.send(RoomCommand::Message(msg));
         } else {
-            tracing::warn!("signaling is down: cannot send {}", kind_of(msg));
+            tracing::warn!("signaling is down: cannot send {}", msg.kind());
         }
     }
 
@@ -366,12 +175,7 @@ impl Session {
             queued: Vec::new(),
             answered: false,
             connected: false,
-            disconnected_at: None,
-            restart_sent: false,
-            awaiting_restart_answer: false,
-            restart_ours: false,
-            restarts: 0,
-            restarts_this_outage: 0,
+            connection: outage::Connection::default(),
             peer,
         });
         self.phase = Phase::InCall;
@@ -420,7 +224,7 @@ impl Session {
     fn leave(&mut self, now: Instant, then: Finish) {
         self.close_call(CallEnd::WeLeft);
         if self.signaling_up {
-            self.emit("leave", vec![]);
+            self.send(RoomCommand::Leave);
             self.phase = Phase::Leaving;
             self.finish_after_leave = then;
             self.deadline = Some(now + self.settings.leave_timeout);
@@ -454,19 +258,20 @@ impl Session {
         match input {
             Input::SignalingUp => {
                 self.signaling_up = true;
+                self.reconnect.succeeded();
                 match self.phase {
                     Phase::Connecting | Phase::Offline => {
                         if self.phase == Phase::Offline {
                             tracing::info!("signaling is back: rejoining the room");
                         }
-                        self.emit("join", vec![]);
+                        self.send(RoomCommand::Join);
                         self.phase = Phase::Joining;
                         self.deadline = Some(now + self.settings.wait);
                     }
                     Phase::InCall => {
                         // The call went on without signaling; be in the room again for `bye`.
                         tracing::info!("signaling is back: rejoining the room, the call goes on");
-                        self.emit("join", vec![]);
+                        self.send(RoomCommand::Join);
                         self.rejoined_during_call = true;
                     }
                     _ => {}
@@ -474,6 +279,9 @@ impl Session {
             }
             Input::SignalingDown(reason) => {
                 self.signaling_up = false;
+                if self.phase != Phase::Leaving {
+                    self.reconnect.lost(now);
+                }
                 match self.phase {
                     Phase::Leaving => {
                         let then = self.finish_after_leave.clone();
@@ -491,11 +299,12 @@ impl Session {
                     }
                 }
             }
+            Input::ReconnectFailed => self.reconnect.failed(now),
             Input::Room(event) => self.on_room_event(now, event),
             Input::Malformed(what) => tracing::warn!("ignored: {what}"),
             Input::LocalDescription(id, desc) => {
                 if self.is_current(id) {
-                    self.send_message(&desc);
+                    self.send_message(desc);
                 }
             }
             Input::RemoteApplied(id) => {
@@ -509,7 +318,7 @@ impl Session {
             }
             Input::LocalCandidate(id, candidate) => {
                 if self.is_current(id) {
-                    self.send_message(&SignalMessage::Candidate(candidate));
+                    self.send_message(SignalMessage::Candidate(candidate));
                 }
             }
             Input::Peer(id, state) => {
@@ -521,10 +330,7 @@ impl Session {
                         let Some(call) = self.call.as_mut().filter(|c| c.id == id) else {
                             return;
                         };
-                        call.restart_sent = false;
-                        call.awaiting_restart_answer = false;
-                        call.restarts_this_outage = 0;
-                        if std::mem::take(&mut call.disconnected_at).is_some() {
+                        if call.connection.reconnected() {
                             tracing::info!("call {} reconnected", id.0);
                         } else if !call.connected {
                             call.connected = true;
@@ -535,7 +341,7 @@ impl Session {
                     }
                     PeerState::Disconnected => {
                         if let Some(call) = self.call.as_mut().filter(|c| c.connected) {
-                            call.disconnected_at.get_or_insert(now);
+                            call.connection.disconnected(now);
                         }
                     }
                     PeerState::Failed => self.end_call(now, CallEnd::ConnectionFailed),
@@ -553,85 +359,84 @@ impl Session {
                 _ => self.leave(now, Finish::Stopped),
             },
             Input::Timeout => {
-                if let Some(c) = self.call.as_ref()
-                    && self.restart_due(c).is_some_and(|t| now >= t)
-                {
-                    let call = self.call.as_mut().expect("checked above");
-                    call.restart_sent = true;
-                    call.restart_ours = true;
-                    call.awaiting_restart_answer = true;
-                    call.restarts += 1;
-                    call.restarts_this_outage = 1;
-                    let id = call.id;
-                    tracing::info!("call {} is disconnected: restarting ICE", id.0);
-                    self.actions.push_back(Action::RestartIce(id));
-                    return;
-                }
-                let silent_too_long = self
-                    .call
-                    .as_ref()
-                    .and_then(|c| c.disconnected_at)
-                    .is_some_and(|t| now >= t + self.settings.disconnect_grace);
-                if silent_too_long {
-                    // The peer answered our last restart (so it is there), but the path has not
-                    // come back yet: try again, up to three times in one outage.
-                    let again = self.call.as_ref().is_some_and(|c| {
-                        c.restart_sent
-                            && c.restart_ours
-                            && !c.awaiting_restart_answer
-                            && c.restarts_this_outage < MAX_RESTARTS
-                            && self.signaling_up
-                    });
-                    if again {
-                        let call = self.call.as_mut().expect("checked above");
-                        call.awaiting_restart_answer = true;
-                        call.restarts += 1;
-                        call.restarts_this_outage += 1;
-                        call.disconnected_at = Some(now);
-                        let id = call.id;
-                        tracing::info!("call {} is still disconnected: restarting ICE again", id.0);
-                        self.actions.push_back(Action::RestartIce(id));
-                        return;
-                    }
-                    tracing::info!("the peer stopped answering: ending the call");
-                    self.end_call(now, CallEnd::ConnectionFailed);
-                    return;
-                }
-                if self.deadline.is_none_or(|d| now < d) {
-                    return;
-                }
-                self.deadline = None;
-                match self.phase {
-                    Phase::Connecting | Phase::Joining => self.finish(Finish::SignalingLost(
-                        "the server did not answer `join`".into(),
-                    )),
-                    Phase::Offline => self.finish(Finish::SignalingLost(
-                        "the signaling server did not come back".into(),
-                    )),
-                    Phase::Waiting => {
-                        let why = if self.any_connected {
-                            Finish::Done
-                        } else {
-                            Finish::NoPeer
-                        };
-                        self.leave(now, why);
-                    }
-                    Phase::InCall => {
-                        let connected = self.call.as_ref().is_some_and(|c| c.connected);
-                        if connected {
-                            // The hold time is over.
-                            self.leave(now, Finish::Done);
-                        } else {
-                            self.end_call(now, CallEnd::ConnectionFailed);
-                        }
-                    }
-                    Phase::Leaving => {
-                        let then = self.finish_after_leave.clone();
-                        self.finish(then);
-                    }
-                    Phase::Finished => {}
+                self.on_timeout(now);
+                if self.phase != Phase::Finished && self.reconnect.take_due(now) {
+                    self.actions.push_back(Action::Reconnect);
                 }
             }
+        }
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
+        let restart_due = self
+            .call
+            .as_ref()
+            .and_then(|c| self.restart_due(c))
+            .is_some_and(|t| now >= t);
+        if restart_due && let Some(call) = self.call.as_mut() {
+            call.connection.restart();
+            let id = call.id;
+            tracing::info!("call {} is disconnected: restarting ICE", id.0);
+            self.actions.push_back(Action::RestartIce(id));
+            return;
+        }
+        let silent_too_long = self
+            .call
+            .as_ref()
+            .and_then(|c| c.connection.grace_ends(self.settings.disconnect_grace))
+            .is_some_and(|t| now >= t);
+        if silent_too_long {
+            // The peer answered our last restart (so it is there), but the path has not
+            // come back yet: try again, up to three times in one outage.
+            let again = self.signaling_up
+                && self
+                    .call
+                    .as_ref()
+                    .is_some_and(|c| c.connection.may_restart_again());
+            if again && let Some(call) = self.call.as_mut() {
+                call.connection.restart_again(now);
+                let id = call.id;
+                tracing::info!("call {} is still disconnected: restarting ICE again", id.0);
+                self.actions.push_back(Action::RestartIce(id));
+                return;
+            }
+            tracing::info!("the peer stopped answering: ending the call");
+            self.end_call(now, CallEnd::ConnectionFailed);
+            return;
+        }
+        if self.deadline.is_none_or(|d| now < d) {
+            return;
+        }
+        self.deadline = None;
+        match self.phase {
+            Phase::Connecting | Phase::Joining => self.finish(Finish::SignalingLost(
+                "the server did not answer `join`".into(),
+            )),
+            Phase::Offline => self.finish(Finish::SignalingLost(
+                "the signaling server did not come back".into(),
+            )),
+            Phase::Waiting => {
+                let why = if self.any_connected {
+                    Finish::Done
+                } else {
+                    Finish::NoPeer
+                };
+                self.leave(now, why);
+            }
+            Phase::InCall => {
+                let connected = self.call.as_ref().is_some_and(|c| c.connected);
+                if connected {
+                    // The hold time is over.
+                    self.leave(now, Finish::Done);
+                } else {
+                    self.end_call(now, CallEnd::ConnectionFailed);
+                }
+            }
+            Phase::Leaving => {
+                let then = self.finish_after_leave.clone();
+                self.finish(then);
+            }
+            Phase::Finished => {}
         }
     }
 
@@ -660,7 +465,7 @@ impl Session {
                 let healthy = self
                     .call
                     .as_ref()
-                    .is_some_and(|c| c.connected && c.disconnected_at.is_none());
+                    .is_some_and(|c| c.connected && !c.connection.in_outage());
                 if std::mem::take(&mut self.rejoined_during_call) && healthy {
                     tracing::info!(peer = %id, "the peer rejoined the room after the server came back; the call goes on");
                     if let Some(call) = self.call.as_mut() {
@@ -699,26 +504,22 @@ impl Session {
 
     fn on_message(&mut self, now: Instant, msg: SignalMessage) {
         if !matches!(self.phase, Phase::Waiting | Phase::InCall) {
-            tracing::debug!("ignored {} outside the room", kind_of(&msg));
+            tracing::debug!("ignored {} outside the room", msg.kind());
             return;
         }
         match msg {
             SignalMessage::Offer(sdp) => {
-                let renegotiation = self
+                let renegotiating = self
                     .call
-                    .as_ref()
-                    .is_some_and(|c| c.role == Role::Answerer || c.answered);
-                if renegotiation {
-                    let call = self.call.as_mut().expect("checked above");
+                    .as_mut()
+                    .filter(|c| c.role == Role::Answerer || c.answered);
+                if let Some(call) = renegotiating {
                     // Candidates of the new offer wait for it like those of the first.
                     call.remote_applied = false;
-                    if call.disconnected_at.is_some() {
-                        // The peer restarts ICE: do not offer one as well, and give it time,
-                        // beyond its own grace, to restart again if this one does not do.
-                        call.disconnected_at = Some(now + self.settings.restart_after * 3);
-                        call.restart_sent = true;
-                        call.restart_ours = false;
-                    }
+                    // In an outage the peer restarts ICE: we offer none as well, and give it
+                    // time, beyond its own grace, to restart again if this one does not do.
+                    call.connection
+                        .peer_restarts(now, self.settings.restart_after * 3);
                     let id = call.id;
                     self.actions.push_back(Action::AcceptOffer(id, sdp));
                 } else {
@@ -735,12 +536,9 @@ impl Session {
                     let id = call.id;
                     self.actions.push_back(Action::AcceptAnswer(id, sdp));
                 }
-                Some(call) if call.awaiting_restart_answer => {
-                    call.awaiting_restart_answer = false;
+                Some(call) if call.connection.awaiting_answer() => {
                     // The peer took the restart: a fresh grace for the new checks.
-                    if call.disconnected_at.is_some() {
-                        call.disconnected_at = Some(now);
-                    }
+                    call.connection.answered(now);
                     let id = call.id;
                     self.actions.push_back(Action::AcceptAnswer(id, sdp));
                 }
@@ -755,14 +553,6 @@ impl Session {
                 None => tracing::debug!("ignored a candidate with no call"),
             },
         }
-    }
-}
-
-fn kind_of(msg: &SignalMessage) -> &'static str {
-    match msg {
-        SignalMessage::Offer(_) => "offer",
-        SignalMessage::Answer(_) => "answer",
-        SignalMessage::Candidate(_) => "candidate",
     }
 }
 

@@ -2,6 +2,7 @@
 //! speaker takes mono 48 kHz samples into a playout buffer that its callback drains at the
 //! device's own rate and channel count.
 
+use super::{DeviceError, DeviceKind};
 use crate::media::playout::{PlayoutBuffer, PlayoutStats};
 use crate::media::resample::Resampler;
 use crate::media::tone::SAMPLE_RATE;
@@ -31,29 +32,43 @@ pub fn output_names() -> Vec<String> {
     names(cpal::default_host().output_devices())
 }
 
-fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, String> {
+fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, DeviceError> {
     let host = cpal::default_host();
-    let what = if input { "microphone" } else { "speaker" };
+    let kind = if input {
+        DeviceKind::Microphone
+    } else {
+        DeviceKind::Speaker
+    };
     match name {
         None => if input {
             host.default_input_device()
         } else {
             host.default_output_device()
         }
-        .ok_or_else(|| {
-            format!("there is no default {what}; choose one (roompeer --list-devices) or none")
-        }),
+        .ok_or(DeviceError::NoDefault(kind)),
         Some(n) => {
             let devices = if input {
                 host.input_devices().map(|d| d.collect::<Vec<_>>())
             } else {
                 host.output_devices().map(|d| d.collect::<Vec<_>>())
             }
-            .map_err(|e| format!("cannot list the {what}s: {e}"))?;
+            .map_err(|e| DeviceError::List {
+                kind,
+                detail: e.to_string(),
+            })?;
+            let known = devices
+                .iter()
+                .filter_map(|d| d.name().ok())
+                .collect::<Vec<_>>()
+                .join(", ");
             devices
                 .into_iter()
                 .find(|d| d.name().is_ok_and(|dn| dn == n))
-                .ok_or_else(|| format!("no {what} is named {n:?} (roompeer --list-devices)"))
+                .ok_or_else(|| DeviceError::NotFound {
+                    kind,
+                    name: n.to_owned(),
+                    known,
+                })
         }
     }
 }
@@ -61,13 +76,13 @@ fn find_device(name: Option<&str>, input: bool) -> Result<cpal::Device, String> 
 /// Opens a device on a thread that keeps its stream alive until the returned sender is
 /// dropped. `build` makes and starts the stream; its error comes back here.
 fn hold_stream(
-    thread_name: &str,
-    build: impl FnOnce() -> Result<cpal::Stream, String> + Send + 'static,
-) -> Result<SyncSender<()>, String> {
-    let (ready_tx, ready_rx) = sync_channel::<Result<(), String>>(1);
+    kind: DeviceKind,
+    build: impl FnOnce() -> Result<cpal::Stream, DeviceError> + Send + 'static,
+) -> Result<SyncSender<()>, DeviceError> {
+    let (ready_tx, ready_rx) = sync_channel::<Result<(), DeviceError>>(1);
     let (stop_tx, stop_rx) = sync_channel::<()>(1);
     std::thread::Builder::new()
-        .name(thread_name.into())
+        .name(kind.to_string())
         .spawn(move || {
             let stream = match build() {
                 Ok(s) => s,
@@ -81,11 +96,93 @@ fn hold_stream(
             let _ = stop_rx.recv();
             drop(stream);
         })
-        .map_err(|e| format!("cannot start the {thread_name} thread: {e}"))?;
+        .map_err(|e| DeviceError::Thread(kind, e.to_string()))?;
     ready_rx
         .recv()
-        .map_err(|_| format!("the {thread_name} thread ended while opening the device"))??;
+        .map_err(|_| DeviceError::Thread(kind, "it ended while opening the device".into()))??;
     Ok(stop_tx)
+}
+
+fn open_error(
+    step: &'static str,
+    kind: DeviceKind,
+    name: &str,
+    e: impl std::fmt::Display,
+) -> DeviceError {
+    DeviceError::Open {
+        step,
+        kind,
+        name: name.to_owned(),
+        detail: e.to_string(),
+    }
+}
+
+/// Builds a stream for one sample type; [`start_stream`] picks the type from the device's
+/// format, for microphones and speakers alike.
+trait BuildStream {
+    fn build<T>(self) -> Result<cpal::Stream, cpal::BuildStreamError>
+    where
+        T: SizedSample + FromSample<f32> + Send + 'static,
+        f32: FromSample<T>;
+}
+
+/// Builds and starts a device's stream in its sample format.
+fn start_stream(
+    kind: DeviceKind,
+    name: &str,
+    format: SampleFormat,
+    build: impl BuildStream,
+) -> Result<cpal::Stream, DeviceError> {
+    let stream = match format {
+        SampleFormat::F32 => build.build::<f32>(),
+        SampleFormat::I16 => build.build::<i16>(),
+        SampleFormat::I32 => build.build::<i32>(),
+        SampleFormat::U16 => build.build::<u16>(),
+        other => {
+            return Err(DeviceError::SampleFormat {
+                kind,
+                name: name.to_owned(),
+                format: other.to_string(),
+            });
+        }
+    }
+    .map_err(|e| open_error("open", kind, name, e))?;
+    stream
+        .play()
+        .map_err(|e| open_error("start", kind, name, e))?;
+    Ok(stream)
+}
+
+struct InputStream<'a> {
+    device: &'a cpal::Device,
+    config: &'a cpal::StreamConfig,
+    tx: SyncSender<Vec<f32>>,
+}
+
+impl BuildStream for InputStream<'_> {
+    fn build<T>(self) -> Result<cpal::Stream, cpal::BuildStreamError>
+    where
+        T: SizedSample + FromSample<f32> + Send + 'static,
+        f32: FromSample<T>,
+    {
+        input_stream::<T>(self.device, self.config, self.tx)
+    }
+}
+
+struct OutputStream<'a> {
+    device: &'a cpal::Device,
+    config: &'a cpal::StreamConfig,
+    buffer: Arc<Mutex<PlayoutBuffer>>,
+}
+
+impl BuildStream for OutputStream<'_> {
+    fn build<T>(self) -> Result<cpal::Stream, cpal::BuildStreamError>
+    where
+        T: SizedSample + FromSample<f32> + Send + 'static,
+        f32: FromSample<T>,
+    {
+        output_stream::<T>(self.device, self.config, self.buffer)
+    }
 }
 
 /// An open microphone.
@@ -129,34 +226,25 @@ where
 
 impl Microphone {
     /// Opens the default microphone or the one named.
-    pub fn open(name: Option<&str>) -> Result<Self, String> {
+    pub fn open(name: Option<&str>) -> Result<Self, DeviceError> {
+        const KIND: DeviceKind = DeviceKind::Microphone;
         let device = find_device(name, true)?;
         let dev_name = device.name().unwrap_or_else(|_| "microphone".into());
         let supported = device
             .default_input_config()
-            .map_err(|e| format!("cannot use the microphone {dev_name:?}: {e}"))?;
+            .map_err(|e| open_error("use", KIND, &dev_name, e))?;
         let rate = supported.sample_rate().0;
         let format = supported.sample_format();
         let config: cpal::StreamConfig = supported.into();
         let (tx, chunks) = sync_channel::<Vec<f32>>(64);
         let label = dev_name.clone();
-        let stop = hold_stream("microphone", move || {
-            let stream = match format {
-                SampleFormat::F32 => input_stream::<f32>(&device, &config, tx),
-                SampleFormat::I16 => input_stream::<i16>(&device, &config, tx),
-                SampleFormat::I32 => input_stream::<i32>(&device, &config, tx),
-                SampleFormat::U16 => input_stream::<u16>(&device, &config, tx),
-                other => {
-                    return Err(format!(
-                        "the microphone {label:?} delivers {other} samples, which roompeer cannot read"
-                    ));
-                }
-            }
-            .map_err(|e| format!("cannot open the microphone {label:?}: {e}"))?;
-            stream
-                .play()
-                .map_err(|e| format!("cannot start the microphone {label:?}: {e}"))?;
-            Ok(stream)
+        let stop = hold_stream(KIND, move || {
+            let build = InputStream {
+                device: &device,
+                config: &config,
+                tx,
+            };
+            start_stream(KIND, &label, format, build)
         })?;
         tracing::info!(device = %dev_name, rate, ?format, "microphone open");
         Ok(Self {
@@ -170,7 +258,7 @@ impl Microphone {
 
     /// Fills `out` with the next 48 kHz samples. Waits up to `timeout`; false if the device
     /// delivered too little in that time (it stalled or went away).
-    pub fn read(&mut self, out: &mut [f32], timeout: Duration) -> Result<bool, String> {
+    pub fn read(&mut self, out: &mut [f32], timeout: Duration) -> Result<bool, DeviceError> {
         let deadline = std::time::Instant::now() + timeout;
         while self.ready.len() < out.len() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -178,7 +266,10 @@ impl Microphone {
                 Ok(chunk) => self.resampler.process(&chunk, &mut self.ready),
                 Err(RecvTimeoutError::Timeout) => return Ok(false),
                 Err(RecvTimeoutError::Disconnected) => {
-                    return Err(format!("the microphone {:?} went away", self.name));
+                    return Err(DeviceError::Gone {
+                        kind: DeviceKind::Microphone,
+                        name: self.name.clone(),
+                    });
                 }
             }
         }
@@ -229,12 +320,13 @@ where
 impl Speaker {
     /// Opens the default speaker or the one named, with a playout buffer that holds
     /// `target` of audio before playing.
-    pub fn open(name: Option<&str>, target: Duration) -> Result<Self, String> {
+    pub fn open(name: Option<&str>, target: Duration) -> Result<Self, DeviceError> {
+        const KIND: DeviceKind = DeviceKind::Speaker;
         let device = find_device(name, false)?;
         let dev_name = device.name().unwrap_or_else(|_| "speaker".into());
         let supported = device
             .default_output_config()
-            .map_err(|e| format!("cannot use the speaker {dev_name:?}: {e}"))?;
+            .map_err(|e| open_error("use", KIND, &dev_name, e))?;
         let rate = supported.sample_rate().0;
         let format = supported.sample_format();
         let config: cpal::StreamConfig = supported.into();
@@ -247,23 +339,13 @@ impl Speaker {
         )));
         let cb_buffer = buffer.clone();
         let label = dev_name.clone();
-        let stop = hold_stream("speaker", move || {
-            let stream = match format {
-                SampleFormat::F32 => output_stream::<f32>(&device, &config, cb_buffer),
-                SampleFormat::I16 => output_stream::<i16>(&device, &config, cb_buffer),
-                SampleFormat::I32 => output_stream::<i32>(&device, &config, cb_buffer),
-                SampleFormat::U16 => output_stream::<u16>(&device, &config, cb_buffer),
-                other => {
-                    return Err(format!(
-                        "the speaker {label:?} takes {other} samples, which roompeer cannot write"
-                    ));
-                }
-            }
-            .map_err(|e| format!("cannot open the speaker {label:?}: {e}"))?;
-            stream
-                .play()
-                .map_err(|e| format!("cannot start the speaker {label:?}: {e}"))?;
-            Ok(stream)
+        let stop = hold_stream(KIND, move || {
+            let build = OutputStream {
+                device: &device,
+                config: &config,
+                buffer: cb_buffer,
+            };
+            start_stream(KIND, &label, format, build)
         })?;
         tracing::info!(device = %dev_name, rate, ?format, "speaker open");
         Ok(Self {

@@ -3,6 +3,7 @@
 //! at its own pace. Cameras are asked for YUYV, which every UVC camera offers and which turns
 //! into I420 without a JPEG decoder.
 
+use super::{DeviceError, DeviceKind};
 use crate::media::frame::I420Frame;
 use nokhwa::utils::{
     ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
@@ -26,10 +27,13 @@ pub fn camera_names() -> Vec<String> {
 }
 
 /// Picks a camera: by index, by a name containing `choice`, or the first.
-fn choose(choice: Option<&str>) -> Result<(CameraIndex, String), String> {
-    let cams = nokhwa::query(ApiBackend::Auto).map_err(|e| format!("cannot list cameras: {e}"))?;
+fn choose(choice: Option<&str>) -> Result<(CameraIndex, String), DeviceError> {
+    let cams = nokhwa::query(ApiBackend::Auto).map_err(|e| DeviceError::List {
+        kind: DeviceKind::Camera,
+        detail: e.to_string(),
+    })?;
     if cams.is_empty() {
-        return Err("no camera found".into());
+        return Err(DeviceError::NoneFound(DeviceKind::Camera));
     }
     let found = match choice {
         None => cams.first(),
@@ -45,15 +49,14 @@ fn choose(choice: Option<&str>) -> Result<(CameraIndex, String), String> {
             })
         }
     };
-    let cam = found.ok_or_else(|| {
-        format!(
-            "no camera matches {:?}; cameras: {}",
-            choice.unwrap_or_default(),
-            cams.iter()
-                .map(|c| c.human_name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+    let cam = found.ok_or_else(|| DeviceError::NotFound {
+        kind: DeviceKind::Camera,
+        name: choice.unwrap_or_default().to_owned(),
+        known: cams
+            .iter()
+            .map(|c| c.human_name())
+            .collect::<Vec<_>>()
+            .join(", "),
     })?;
     Ok((cam.index().clone(), cam.human_name()))
 }
@@ -74,11 +77,11 @@ impl CameraCapture {
         width: usize,
         height: usize,
         fps: u32,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, DeviceError> {
         let (index, name) = choose(choice)?;
         let latest = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
-        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), String>>(1);
+        let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<(), DeviceError>>(1);
         let (t_latest, t_stop, t_name) = (latest.clone(), stop.clone(), name.clone());
         std::thread::Builder::new()
             .name("camera".into())
@@ -99,8 +102,12 @@ impl CameraCapture {
                 let mut cam = match opened {
                     Ok(c) => c,
                     Err(e) => {
-                        let _ =
-                            ready_tx.send(Err(format!("cannot open the camera {t_name:?}: {e}")));
+                        let _ = ready_tx.send(Err(DeviceError::Open {
+                            step: "open",
+                            kind: DeviceKind::Camera,
+                            name: t_name.clone(),
+                            detail: e.to_string(),
+                        }));
                         return;
                     }
                 };
@@ -135,10 +142,13 @@ impl CameraCapture {
                 }
                 let _ = cam.stop_stream();
             })
-            .map_err(|e| format!("cannot start the camera thread: {e}"))?;
-        ready_rx
-            .recv()
-            .map_err(|_| "the camera thread ended while opening the camera".to_owned())??;
+            .map_err(|e| DeviceError::Thread(DeviceKind::Camera, e.to_string()))?;
+        ready_rx.recv().map_err(|_| {
+            DeviceError::Thread(
+                DeviceKind::Camera,
+                "it ended while opening the camera".into(),
+            )
+        })??;
         Ok(Self { latest, stop, name })
     }
 
@@ -207,7 +217,7 @@ mod tests {
         // This machine has no /dev/video*: the path the tests can reach.
         if camera_names().is_empty() {
             let e = CameraCapture::open(None, 640, 480, 30).err().unwrap();
-            assert!(e.contains("no camera"), "{e}");
+            assert!(e.to_string().contains("no camera"), "{e}");
         }
     }
 }

@@ -3,40 +3,28 @@
 //! Offer and Answer SDP panes with Copy and Save; the call state and any error in words.
 //!
 //! The window owns no protocol or call logic: Connect starts the same session the headless
-//! mode runs ([`crate::headless::run`]) on a background runtime, the window reads its
+//! mode runs ([`crate::session::run`]) on a background runtime, the window reads its
 //! [`LiveView`], and Leave cancels it as Ctrl-C does.
 
+mod certificate;
 pub mod devices;
 pub mod fonts;
 pub mod i18n;
 pub mod tester;
 pub mod video;
 
+pub use certificate::CertQuestion;
+
 use crate::cli::Cli;
-use crate::live::{LiveState, LiveView};
+use crate::live::{LiveState, LiveView, ShownStatus};
 use crate::media::controls::MediaControls;
 use crate::report::Report;
 use crate::settings::{Settings, SettingsStore, server_key};
-use crate::signaling::tls;
 use eframe::egui;
 use i18n::Lang;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// A refused certificate the window asks about.
-#[derive(Debug, Clone)]
-pub struct CertQuestion {
-    /// `host:port` of the server.
-    pub server: String,
-    /// The certificate (DER).
-    pub der: Vec<u8>,
-    /// What the user checks.
-    pub info: tls::CertificateInfo,
-    /// The fingerprint of the certificate trusted before for this server: the certificate
-    /// changed, which is refused loudly and cannot be accepted with one click.
-    pub changed_from: Option<String>,
-}
 
 /// What the user types in, as the seed page's fields.
 #[derive(Debug, Clone, Default)]
@@ -213,61 +201,8 @@ impl RoompeerApp {
             .and_then(|()| store.save_password(&self.form.ice_pass));
         if let Err(e) = result {
             tracing::warn!("{e}");
-            self.notice = Some(e);
+            self.notice = Some(e.to_string());
         }
-    }
-
-    /// Trusts the certificate asked about: pins it for its server, remembers it, connects.
-    pub fn trust_certificate(&mut self) {
-        let Some(q) = self.cert_question.take() else {
-            return;
-        };
-        let Some(store) = &self.store else {
-            self.notice = Some("no config directory to keep the certificate in".into());
-            return;
-        };
-        match store.save_pin(&q.server, &tls::to_pem(&q.der)) {
-            Ok(path) => {
-                tracing::info!(server = %q.server, fingerprint = %q.info.fingerprint, "certificate trusted and pinned");
-                self.settings.pins.insert(q.server, path);
-                self.save_settings();
-                self.connect();
-            }
-            Err(e) => self.notice = Some(e),
-        }
-    }
-
-    /// Forgets the certificate trusted for the server asked about (after it changed).
-    pub fn forget_certificate(&mut self) {
-        if let Some(q) = self.cert_question.take() {
-            self.settings.pins.remove(&q.server);
-            self.save_settings();
-        }
-    }
-
-    /// After a refusal: asks about the certificate once per session.
-    fn ask_about_certificate(&mut self) {
-        if self.asked || self.cert_question.is_some() {
-            return;
-        }
-        let (Some(der), Some(server)) = (
-            self.shown.untrusted_certificate.clone(),
-            server_key(&self.form.server),
-        ) else {
-            return;
-        };
-        self.asked = true;
-        let changed_from = self.settings.pins.get(&server).map(|path| {
-            tls::read_certificate(path)
-                .map(|c| tls::fingerprint(&c))
-                .unwrap_or_else(|e| format!("(unreadable: {e})"))
-        });
-        self.cert_question = Some(CertQuestion {
-            server,
-            info: tls::describe(&der),
-            der,
-            changed_from,
-        });
     }
 
     /// The window as eframe creates it: with a CJK font, so Chinese room names render.
@@ -312,25 +247,27 @@ impl RoompeerApp {
         let mut opts = match cli.run_options() {
             Ok(o) => o,
             Err(e) => {
-                self.notice = Some(e);
+                self.notice = Some(e.to_string());
                 return;
             }
         };
         let view = LiveView::new();
         let stop = CancellationToken::new();
-        opts.view = Some(view.clone());
-        opts.stop = Some(stop.clone());
+        let link = crate::session::WindowLink {
+            view: view.clone(),
+            stop: stop.clone(),
+        };
         opts.peer.media.controls = self.controls.clone();
         self.notice = None;
         self.asked = false;
         self.cert_question = None;
         self.save_settings();
         self.shown = LiveState {
-            status: "connecting to the signaling server".into(),
+            status: ShownStatus::Session(crate::call::Status::Connecting),
             ..Default::default()
         };
         self.connect_pressed = Some(std::time::Instant::now());
-        let task = self.runtime.spawn(crate::headless::run(opts));
+        let task = self.runtime.spawn(crate::session::run(opts, Some(link)));
         self.session = Some(Running {
             view,
             stop,
@@ -438,11 +375,11 @@ impl RoompeerApp {
             {
                 self.leave();
             }
-            let status = if self.session.is_some() {
-                lang.tr_owned(&self.shown.status)
-            } else {
-                t("not connected").to_owned()
+            let status = match self.session {
+                Some(_) => self.shown.status,
+                None => ShownStatus::NotConnected,
             };
+            let status = t(status.english());
             ui.label(format!("{}: {status}", t("State")));
             ui.separator();
             let label = ui.label(t("Language"));
@@ -554,82 +491,6 @@ impl RoompeerApp {
     }
 }
 
-impl RoompeerApp {
-    /// Asks whether to trust a refused certificate, as a browser's warning page does, but
-    /// with the details in view; a changed certificate is refused without that choice.
-    fn certificate_dialog(&mut self, ctx: &egui::Context) {
-        let Some(q) = self.cert_question.clone() else {
-            return;
-        };
-        let lang = self.lang;
-        let t = |s| lang.tr(s);
-        let mut choice = None;
-        egui::Window::new(t("The server's certificate is not trusted"))
-            .collapsible(false)
-            .resizable(false)
-            .anchor(egui::Align2::CENTER_CENTER, [0.0, 0.0])
-            .show(ctx, |ui| {
-                ui.label(format!("{} {}", t("Server"), q.server));
-                egui::Grid::new("certificate").num_columns(2).show(ui, |ui| {
-                    ui.label(t("Fingerprint (SHA-256)"));
-                    ui.monospace(&q.info.fingerprint);
-                    ui.end_row();
-                    ui.label(t("Subject"));
-                    ui.label(&q.info.subject);
-                    ui.end_row();
-                    ui.label(t("Valid from"));
-                    ui.label(&q.info.not_before);
-                    ui.end_row();
-                    ui.label(t("Valid until"));
-                    ui.label(&q.info.not_after);
-                    ui.end_row();
-                });
-                match &q.changed_from {
-                    Some(old) => {
-                        ui.colored_label(
-                            ui.visuals().error_fg_color,
-                            format!(
-                                "THE CERTIFICATE OF {} HAS CHANGED since you trusted it (trusted: {old}). \
-                                 Someone may be intercepting the connection: roompeer refuses it. \
-                                 Only if the server's owner confirms the new fingerprint, forget \
-                                 the old certificate and connect again.",
-                                q.server
-                            ),
-                        );
-                        ui.horizontal(|ui| {
-                            if ui.button("Forget the trusted certificate").clicked() {
-                                choice = Some(false);
-                            }
-                            if ui.button(t("Do not trust")).clicked() {
-                                choice = Some(true);
-                            }
-                        });
-                    }
-                    None => {
-                        ui.label(
-                            "Check the fingerprint with the server's owner. Trusting pins exactly \
-                             this certificate for this server; any other is refused.",
-                        );
-                        ui.horizontal(|ui| {
-                            if ui.button(t("Trust this certificate")).clicked() {
-                                choice = Some(false);
-                            }
-                            if ui.button(t("Do not trust")).clicked() {
-                                choice = Some(true);
-                            }
-                        });
-                    }
-                }
-            });
-        match (choice, q.changed_from.is_some()) {
-            (Some(false), false) => self.trust_certificate(),
-            (Some(false), true) => self.forget_certificate(),
-            (Some(true), _) => self.cert_question = None,
-            (None, _) => {}
-        }
-    }
-}
-
 impl eframe::App for RoompeerApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let started = std::time::Instant::now();
@@ -685,8 +546,13 @@ impl eframe::App for RoompeerApp {
     }
 }
 
+/// The window could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the window ({0}); without a display, run with --headless")]
+pub struct WindowError(#[from] eframe::Error);
+
 /// Opens the window; returns when it is closed.
-pub fn run_window(cli: Cli, runtime: tokio::runtime::Handle) -> Result<(), String> {
+pub fn run_window(cli: Cli, runtime: tokio::runtime::Handle) -> Result<(), WindowError> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("roompeer")
@@ -705,5 +571,5 @@ pub fn run_window(cli: Cli, runtime: tokio::runtime::Handle) -> Result<(), Strin
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| format!("cannot open the window ({e}); without a display, run with --headless"))
+    .map_err(WindowError)
 }

@@ -1,6 +1,7 @@
 //! H.264 with openh264: constrained baseline for WebRTC.
 
 use super::frame::I420Frame;
+use crate::media::CodecError;
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{
@@ -69,7 +70,7 @@ impl H264Encoder {
         fps: f32,
         bitrate_bps: u32,
         intra_period: u32,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CodecError> {
         let _ = (width, height);
         let config = EncoderConfig::new()
             .profile(Profile::Baseline)
@@ -81,8 +82,14 @@ impl H264Encoder {
             // Rate control needs frame skipping; a skipped frame is reported as empty.
             .skip_frames(true)
             .intra_frame_period(IntraFramePeriod::from_num_frames(intra_period));
-        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| format!("cannot start the H.264 encoder: {e}"))?;
+        let encoder =
+            Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| {
+                CodecError::Start {
+                    codec: "H.264",
+                    part: "encoder",
+                    detail: e.to_string(),
+                }
+            })?;
         Ok(Self {
             encoder,
             parameter_sets: Vec::new(),
@@ -90,7 +97,7 @@ impl H264Encoder {
     }
 
     /// Aims at a new bit rate from the next frame on (congestion control).
-    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), String> {
+    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), CodecError> {
         let mut info = openh264_sys2::SBitrateInfo {
             iLayer: openh264_sys2::SPATIAL_LAYER_ALL,
             iBitrate: i32::try_from(bitrate_bps).unwrap_or(i32::MAX),
@@ -106,21 +113,27 @@ impl H264Encoder {
         if rc == 0 {
             Ok(())
         } else {
-            Err(format!(
-                "the H.264 encoder refused a bit rate of {bitrate_bps} b/s ({rc})"
-            ))
+            Err(CodecError::Bitrate {
+                codec: "H.264",
+                bps: bitrate_bps,
+                detail: rc.to_string(),
+            })
         }
     }
 
     /// Encodes one frame; `keyframe` forces an IDR (after PLI/FIR).
-    pub fn encode(&mut self, frame: &I420Frame, keyframe: bool) -> Result<EncodedFrame, String> {
+    pub fn encode(
+        &mut self,
+        frame: &I420Frame,
+        keyframe: bool,
+    ) -> Result<EncodedFrame, CodecError> {
         if keyframe {
             self.encoder.force_intra_frame();
         }
-        let bitstream = self
-            .encoder
-            .encode(frame)
-            .map_err(|e| format!("H.264 encoding failed: {e}"))?;
+        let bitstream = self.encoder.encode(frame).map_err(|e| CodecError::Encode {
+            codec: "H.264",
+            detail: e.to_string(),
+        })?;
         let is_idr = matches!(bitstream.frame_type(), FrameType::IDR);
         if matches!(bitstream.frame_type(), FrameType::Skip | FrameType::Invalid) {
             return Ok(EncodedFrame {
@@ -164,14 +177,18 @@ pub struct H264Decoder {
 
 impl H264Decoder {
     /// A new decoder.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, CodecError> {
         let decoder = Decoder::with_api_config(OpenH264API::from_source(), DecoderConfig::new())
-            .map_err(|e| format!("cannot start the H.264 decoder: {e}"))?;
+            .map_err(|e| CodecError::Start {
+                codec: "H.264",
+                part: "decoder",
+                detail: e.to_string(),
+            })?;
         Ok(Self { decoder })
     }
 
     /// Decodes one access unit; `Ok(None)` when it produced no picture yet.
-    pub fn decode(&mut self, access_unit: &[u8]) -> Result<Option<I420Frame>, String> {
+    pub fn decode(&mut self, access_unit: &[u8]) -> Result<Option<I420Frame>, CodecError> {
         use openh264::formats::YUVSource;
         match self.decoder.decode(access_unit) {
             Ok(Some(yuv)) => {
@@ -183,7 +200,10 @@ impl H264Decoder {
                 Ok(Some(f))
             }
             Ok(None) => Ok(None),
-            Err(e) => Err(format!("H.264 decoding failed: {e}")),
+            Err(e) => Err(CodecError::Decode {
+                codec: "H.264",
+                detail: e.to_string(),
+            }),
         }
     }
 }

@@ -1,24 +1,32 @@
 //! Opus at 48 kHz, mono (the SDP says two channels, as WebRTC requires; decoders downmix).
 
 use super::tone::{FRAME_SAMPLES, SAMPLE_RATE};
+use crate::media::CodecError;
 
 /// Encodes 20 ms mono frames.
 pub struct OpusEncoder(opus::Encoder);
 
 impl OpusEncoder {
     /// A VoIP encoder at 32 kb/s.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, CodecError> {
         let mut e = opus::Encoder::new(SAMPLE_RATE, opus::Channels::Mono, opus::Application::Voip)
-            .map_err(|e| format!("cannot start the Opus encoder: {e}"))?;
+            .map_err(|e| CodecError::Start {
+                codec: "Opus",
+                part: "encoder",
+                detail: e.to_string(),
+            })?;
         let _ = e.set_bitrate(opus::Bitrate::Bits(32_000));
         Ok(Self(e))
     }
 
     /// Encodes one 20 ms frame of mono samples.
-    pub fn encode(&mut self, pcm: &[i16]) -> Result<Vec<u8>, String> {
+    pub fn encode(&mut self, pcm: &[i16]) -> Result<Vec<u8>, CodecError> {
         self.0
             .encode_vec(pcm, 1500)
-            .map_err(|e| format!("Opus encoding failed: {e}"))
+            .map_err(|e| CodecError::Encode {
+                codec: "Opus",
+                detail: e.to_string(),
+            })
     }
 }
 
@@ -30,9 +38,14 @@ pub struct OpusDecoder {
 
 impl OpusDecoder {
     /// A mono decoder at 48 kHz.
-    pub fn new() -> Result<Self, String> {
-        let decoder = opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono)
-            .map_err(|e| format!("cannot start the Opus decoder: {e}"))?;
+    pub fn new() -> Result<Self, CodecError> {
+        let decoder = opus::Decoder::new(SAMPLE_RATE, opus::Channels::Mono).map_err(|e| {
+            CodecError::Start {
+                codec: "Opus",
+                part: "decoder",
+                detail: e.to_string(),
+            }
+        })?;
         // Up to 120 ms per packet.
         Ok(Self {
             decoder,
@@ -41,11 +54,14 @@ impl OpusDecoder {
     }
 
     /// Decodes one packet; returns its samples.
-    pub fn decode(&mut self, packet: &[u8]) -> Result<&[i16], String> {
+    pub fn decode(&mut self, packet: &[u8]) -> Result<&[i16], CodecError> {
         let n = self
             .decoder
             .decode(packet, &mut self.buf, false)
-            .map_err(|e| format!("Opus decoding failed: {e}"))?;
+            .map_err(|e| CodecError::Decode {
+                codec: "Opus",
+                detail: e.to_string(),
+            })?;
         Ok(&self.buf[..n])
     }
 }

@@ -81,13 +81,13 @@ impl std::fmt::Debug for RenderAnalyzer {
 
 impl AudioProcessor {
     /// A mono processor with these switches.
-    pub fn new(switches: Switches) -> Result<Self, String> {
+    pub fn new(switches: Switches) -> Result<Self, crate::devices::DeviceError> {
         let mut processor = apm::Processor::new(&apm::InitializationConfig {
             num_capture_channels: 1,
             num_render_channels: 1,
             ..Default::default()
         })
-        .map_err(|e| format!("cannot start audio processing: {e}"))?;
+        .map_err(|e| crate::devices::DeviceError::Processing(e.to_string()))?;
         processor.set_config(switches.config());
         Ok(Self {
             processor,

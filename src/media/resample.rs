@@ -12,15 +12,20 @@ pub struct Resampler {
 
 impl Resampler {
     /// Converts from `from` Hz to `to` Hz (a pass-through when they are equal).
-    pub fn new(from: u32, to: u32) -> Result<Self, String> {
+    pub fn new(from: u32, to: u32) -> Result<Self, crate::devices::DeviceError> {
         // 10 ms chunks: small enough to add little delay.
         let chunk = (from as usize / 100).max(1);
         let inner = if from == to {
             None
         } else {
             Some(
-                FftFixedIn::new(from as usize, to as usize, chunk, 1, 1)
-                    .map_err(|e| format!("cannot resample {from} Hz to {to} Hz: {e}"))?,
+                FftFixedIn::new(from as usize, to as usize, chunk, 1, 1).map_err(|e| {
+                    crate::devices::DeviceError::Resample {
+                        from,
+                        to,
+                        detail: e.to_string(),
+                    }
+                })?,
             )
         };
         Ok(Self {

@@ -4,6 +4,7 @@
 use super::frame::I420Frame;
 use super::h264::{self, EncodedFrame, H264Decoder, H264Encoder};
 use super::vp8::{Vp8Decoder, Vp8Encoder};
+use crate::media::CodecError;
 use bytes::Bytes;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::codec::vp8::Vp8Packet;
@@ -86,7 +87,7 @@ impl VideoEncoder {
         fps: u32,
         bitrate_bps: u32,
         keyframe_interval: u32,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CodecError> {
         Ok(match codec {
             VideoCodec::H264 => Self::H264(Box::new(H264Encoder::new(
                 width,
@@ -106,7 +107,7 @@ impl VideoEncoder {
     }
 
     /// Aims at a new bit rate from the next frame on.
-    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), String> {
+    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), CodecError> {
         match self {
             Self::H264(e) => e.set_bitrate(bitrate_bps),
             Self::Vp8(e) => e.set_bitrate(bitrate_bps),
@@ -114,7 +115,11 @@ impl VideoEncoder {
     }
 
     /// Encodes one frame (a keyframe if asked); empty when rate control dropped it.
-    pub fn encode(&mut self, frame: &I420Frame, keyframe: bool) -> Result<EncodedFrame, String> {
+    pub fn encode(
+        &mut self,
+        frame: &I420Frame,
+        keyframe: bool,
+    ) -> Result<EncodedFrame, CodecError> {
         match self {
             Self::H264(e) => e.encode(frame, keyframe),
             Self::Vp8(e) => e.encode(frame, keyframe).map(|f| EncodedFrame {
@@ -135,7 +140,7 @@ pub enum VideoDecoder {
 
 impl VideoDecoder {
     /// A decoder for `codec`.
-    pub fn new(codec: VideoCodec) -> Result<Self, String> {
+    pub fn new(codec: VideoCodec) -> Result<Self, CodecError> {
         Ok(match codec {
             VideoCodec::H264 => Self::H264(H264Decoder::new()?),
             VideoCodec::Vp8 => Self::Vp8(Vp8Decoder::new()?),
@@ -143,7 +148,7 @@ impl VideoDecoder {
     }
 
     /// Decodes one frame; `Ok(None)` when it produced no picture yet.
-    pub fn decode(&mut self, frame: &[u8]) -> Result<Option<I420Frame>, String> {
+    pub fn decode(&mut self, frame: &[u8]) -> Result<Option<I420Frame>, CodecError> {
         match self {
             Self::H264(d) => d.decode(frame),
             Self::Vp8(d) => d.decode(frame),

@@ -4,15 +4,19 @@
 //! unsafe code is confined to this file, and every libvpx object is owned by exactly one value.
 
 use super::frame::I420Frame;
+use crate::media::CodecError;
 use std::mem::MaybeUninit;
 use std::os::raw::c_int;
 use vpx_sys as vpx;
 
-fn check(err: vpx::vpx_codec_err_t, what: &str) -> Result<(), String> {
+fn check(err: vpx::vpx_codec_err_t, step: &'static str) -> Result<(), CodecError> {
     if err == vpx::vpx_codec_err_t::VPX_CODEC_OK {
         Ok(())
     } else {
-        Err(format!("VP8 {what} failed: {err:?}"))
+        Err(CodecError::Libvpx {
+            step,
+            status: format!("{err:?}"),
+        })
     }
 }
 
@@ -47,7 +51,7 @@ impl Vp8Encoder {
         fps: u32,
         bitrate_bps: u32,
         kf_max: u32,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, CodecError> {
         // SAFETY: the config is filled in by libvpx before it is read; the context is boxed so
         // its address stays fixed for libvpx, and it is destroyed once, in Drop.
         unsafe {
@@ -97,7 +101,7 @@ impl Vp8Encoder {
     }
 
     /// Aims at a new bit rate from the next frame on (congestion control).
-    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), String> {
+    pub fn set_bitrate(&mut self, bitrate_bps: u32) -> Result<(), CodecError> {
         self.cfg.rc_target_bitrate = (bitrate_bps / 1000).max(50);
         // SAFETY: the context was initialised in `new` and the configuration is a valid one
         // libvpx filled in, with only the target changed.
@@ -111,12 +115,13 @@ impl Vp8Encoder {
 
     /// Encodes one frame; `keyframe` forces a keyframe (after PLI/FIR). The result is empty
     /// when the rate control dropped the frame.
-    pub fn encode(&mut self, frame: &I420Frame, keyframe: bool) -> Result<Vp8Frame, String> {
+    pub fn encode(&mut self, frame: &I420Frame, keyframe: bool) -> Result<Vp8Frame, CodecError> {
         if frame.width != self.width || frame.height != self.height {
-            return Err(format!(
-                "VP8 encoder set up for {}x{} got a {}x{} frame",
-                self.width, self.height, frame.width, frame.height
-            ));
+            return Err(CodecError::FrameSize {
+                codec: "VP8",
+                expected: format!("{}x{}", self.width, self.height),
+                got: format!("{}x{}", frame.width, frame.height),
+            });
         }
         // Packed I420 as libvpx wants it: Y, then U, then V.
         let mut packed = Vec::with_capacity(frame.y.len() + frame.u.len() + frame.v.len());
@@ -145,7 +150,10 @@ impl Vp8Encoder {
                 packed.as_mut_ptr(),
             );
             if wrapped.is_null() {
-                return Err("VP8 image wrapping failed".into());
+                return Err(CodecError::Libvpx {
+                    step: "image wrapping",
+                    status: "no image".into(),
+                });
             }
             check(
                 vpx::vpx_codec_encode(
@@ -198,7 +206,7 @@ unsafe impl Send for Vp8Decoder {}
 
 impl Vp8Decoder {
     /// A new decoder.
-    pub fn new() -> Result<Self, String> {
+    pub fn new() -> Result<Self, CodecError> {
         // SAFETY: a zeroed context initialised by libvpx, boxed, destroyed once in Drop.
         unsafe {
             let mut ctx = Box::new(MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init());
@@ -217,8 +225,11 @@ impl Vp8Decoder {
     }
 
     /// Decodes one frame; `Ok(None)` when it produced no picture.
-    pub fn decode(&mut self, data: &[u8]) -> Result<Option<I420Frame>, String> {
-        let len = u32::try_from(data.len()).map_err(|_| "VP8 frame too large".to_owned())?;
+    pub fn decode(&mut self, data: &[u8]) -> Result<Option<I420Frame>, CodecError> {
+        let len = u32::try_from(data.len()).map_err(|_| CodecError::Decode {
+            codec: "VP8",
+            detail: format!("a frame of {} bytes is too large", data.len()),
+        })?;
         // SAFETY: libvpx reads `len` bytes of `data`; the returned image stays valid until the
         // next decode call and is copied out before this function returns.
         unsafe {
@@ -233,7 +244,10 @@ impl Vp8Decoder {
             }
             let img = &*img;
             if img.fmt != vpx::vpx_img_fmt::VPX_IMG_FMT_I420 {
-                return Err(format!("VP8 decoder produced {:?}, not I420", img.fmt));
+                return Err(CodecError::Decode {
+                    codec: "VP8",
+                    detail: format!("the decoder produced {:?}, not I420", img.fmt),
+                });
             }
             let (w, h) = (img.d_w as usize, img.d_h as usize);
             let ch = h.div_ceil(2);

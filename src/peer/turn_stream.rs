@@ -12,7 +12,7 @@
 //!
 //! The framing is plain code ([`StreamFramer`], [`to_stream`]); the tasks are a thin adapter.
 
-use crate::signaling::tls::{self, TrustMode};
+use crate::tls::{self, TrustMode};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -1,12 +1,11 @@
 //! Signaling: the seed's socket.io room protocol over Engine.IO v3 or v4.
 //!
-//! `engineio` and `socketio` are pure codecs, `tls` decides whom to trust, `transport` owns the
+//! `engineio` and `socketio` are pure codecs, `transport` owns the
 //! websocket, and `room` turns socket.io events into typed room events.
 
 pub mod engineio;
 pub mod room;
 pub mod socketio;
-pub mod tls;
 pub mod transport;
 
 pub use engineio::EioVersion;

@@ -203,6 +203,49 @@ impl SignalMessage {
     }
 }
 
+/// What roompeer sends to the room server: the seed page's three emits, mirroring
+/// [`RoomEvent`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum RoomCommand {
+    /// `join(room)`.
+    Join,
+    /// `message(room, data)`: relayed to the other peer.
+    Message(SignalMessage),
+    /// `leave(room)`.
+    Leave,
+}
+
+impl RoomCommand {
+    /// The socket.io event's name.
+    pub fn event_name(&self) -> &'static str {
+        match self {
+            RoomCommand::Join => "join",
+            RoomCommand::Message(_) => "message",
+            RoomCommand::Leave => "leave",
+        }
+    }
+
+    /// The socket.io event as the seed's page emits it: its name and arguments, the room first.
+    pub fn to_socketio(&self, room: &Room) -> (&'static str, Vec<Value>) {
+        let mut args = vec![room.to_json()];
+        if let RoomCommand::Message(m) = self {
+            args.push(m.to_json());
+        }
+        (self.event_name(), args)
+    }
+}
+
+impl SignalMessage {
+    /// `offer`, `answer` or `candidate`, as the message's `type`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SignalMessage::Offer(_) => "offer",
+            SignalMessage::Answer(_) => "answer",
+            SignalMessage::Candidate(_) => "candidate",
+        }
+    }
+}
+
 /// A bounded rendering of untrusted JSON for log lines.
 fn short(v: &Value) -> String {
     let s = v.to_string();
@@ -220,6 +263,37 @@ fn short(v: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commands_are_emitted_as_the_seed_page_emits_them() {
+        let null = Room(None);
+        assert_eq!(
+            RoomCommand::Join.to_socketio(&null),
+            ("join", vec![Value::Null]),
+            "joins room null like the seed's page"
+        );
+        let named = Room(Some("r1".into()));
+        assert_eq!(
+            RoomCommand::Leave.to_socketio(&named),
+            ("leave", vec![json!("r1")])
+        );
+        let candidate = RoomCommand::Message(SignalMessage::Candidate(CandidateMessage {
+            label: Some(0),
+            mid: Some("0".into()),
+            candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host".into(),
+        }));
+        let (name, args) = candidate.to_socketio(&named);
+        assert_eq!(name, "message");
+        assert_eq!(args[0], "r1");
+        assert_eq!(args[1]["type"], "candidate");
+        assert_eq!(args[1]["label"], 0);
+        assert_eq!(args[1]["id"], "0");
+        let offer = RoomCommand::Message(SignalMessage::Offer("v=0".into()));
+        assert_eq!(
+            offer.to_socketio(&null).1,
+            vec![Value::Null, json!({"type": "offer", "sdp": "v=0"})]
+        );
+    }
 
     #[test]
     fn reads_the_seed_servers_events() {

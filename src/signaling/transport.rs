@@ -5,7 +5,7 @@
 
 use super::engineio::{self, EioVersion, Handshake};
 use super::socketio;
-use super::tls::{self, RefusedCertificate, TrustMode};
+use crate::tls::{self, RefusedCertificate, TrustMode};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
@@ -72,6 +72,11 @@ pub struct Signaling {
     pub eio: EioVersion,
 }
 
+/// The signaling connection is gone; nothing more can be sent on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("signaling connection is closed")]
+pub struct SignalingClosed;
+
 #[derive(Debug)]
 enum Command {
     Emit(String, Vec<Value>),
@@ -80,10 +85,10 @@ enum Command {
 
 impl Signaling {
     /// Emits a socket.io event; fails only if the connection is gone.
-    pub fn emit(&self, name: &str, args: Vec<Value>) -> Result<(), String> {
+    pub fn emit(&self, name: &str, args: Vec<Value>) -> Result<(), SignalingClosed> {
         self.commands
             .send(Command::Emit(name.to_owned(), args))
-            .map_err(|_| "signaling connection is closed".to_owned())
+            .map_err(|_| SignalingClosed)
     }
 
     /// Closes the connection (sends Engine.IO close first).

@@ -1,17 +1,22 @@
 //! Command-line options, and how they become run options.
 
-use crate::call::Settings;
+mod values;
+
+pub use values::{UsageError, ValueError, parse_audio, parse_size, parse_video};
+use values::{parse_eio, parse_lang, seconds};
+
+use crate::call::RoomSettings;
 use crate::config::FileConfig;
-use crate::headless::RunOptions;
 use crate::media::controls::{AudioIn, AudioOut, Devices, MediaControls, VideoIn};
 use crate::media::processing::Switches;
 use crate::media::video::VideoCodec;
 use crate::peer::PeerSettings;
-use crate::peer::media_io::MediaSettings;
+use crate::pipeline::MediaSettings;
 use crate::server::ServeOptions;
+use crate::session::RunOptions;
 use crate::signaling::room::Room;
-use crate::signaling::tls::TrustMode;
 use crate::signaling::{EioVersion, TransportOptions};
+use crate::tls::TrustMode;
 use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -190,6 +195,11 @@ pub struct Cli {
     /// Write a JSON report here, whatever the outcome.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
+
+    /// Write each event (joined, call_connected, ice_restart, picture_back, …) as a JSON line
+    /// here the moment it happens; `-` writes them to stdout. The report's `events`, live.
+    #[arg(long, value_name = "PATH")]
+    pub events: Option<PathBuf>,
 }
 
 /// Where the built-in room server listens by default: loopback only, since a browser on this
@@ -246,81 +256,6 @@ impl ServeArgs {
     }
 }
 
-fn parse_eio(s: &str) -> Result<EioVersion, String> {
-    match s {
-        "3" => Ok(EioVersion::V3),
-        "4" => Ok(EioVersion::V4),
-        _ => Err("expected 3 or 4".into()),
-    }
-}
-
-/// Reads a `--video-size` value.
-pub fn parse_size(s: &str) -> Result<(usize, usize), String> {
-    let (w, h) = s
-        .split_once(['x', 'X'])
-        .ok_or("expected WIDTHxHEIGHT, e.g. 640x480")?;
-    let w: usize = w.parse().map_err(|_| format!("bad width {w:?}"))?;
-    let h: usize = h.parse().map_err(|_| format!("bad height {h:?}"))?;
-    if !w.is_multiple_of(2)
-        || !h.is_multiple_of(2)
-        || !(64..=3840).contains(&w)
-        || !(48..=2160).contains(&h)
-    {
-        return Err("width and height must be even, 64..3840 by 48..2160".into());
-    }
-    Ok((w, h))
-}
-
-fn parse_lang(s: &str) -> Result<crate::gui::i18n::Lang, String> {
-    match s {
-        "en" => Ok(crate::gui::i18n::Lang::En),
-        "zh" | "zh-CN" | "zh_CN" => Ok(crate::gui::i18n::Lang::Zh),
-        _ => Err("expected en or zh".into()),
-    }
-}
-
-/// Reads an `--audio` value.
-pub fn parse_audio(s: &str) -> Result<AudioIn, String> {
-    if s == "none" {
-        return Ok(AudioIn::Silence);
-    }
-    if s == "mic" {
-        return Ok(AudioIn::Mic(None));
-    }
-    if let Some(name) = s.strip_prefix("mic:") {
-        return Ok(AudioIn::Mic(Some(name.to_owned())));
-    }
-    let hz = match s.strip_prefix("tone") {
-        Some("") => 440.0,
-        Some(rest) => rest
-            .strip_prefix(':')
-            .and_then(|h| h.parse::<f64>().ok())
-            .ok_or("expected tone or tone:HZ")?,
-        None => return Err("expected tone[:HZ], mic[:NAME] or none".into()),
-    };
-    if !(20.0..=20_000.0).contains(&hz) {
-        return Err("the tone must be between 20 and 20000 Hz".into());
-    }
-    Ok(AudioIn::Tone(hz))
-}
-
-/// Reads a `--video` value.
-pub fn parse_video(s: &str) -> Result<VideoIn, String> {
-    match s {
-        "testsrc" => Ok(VideoIn::TestPattern),
-        "camera" => Ok(VideoIn::Camera(None)),
-        _ => s
-            .strip_prefix("camera:")
-            .map(|c| VideoIn::Camera(Some(c.to_owned())))
-            .ok_or_else(|| "expected testsrc, camera or camera:NAME".into()),
-    }
-}
-
-fn seconds(v: f64, what: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(v)
-        .map_err(|_| format!("{what} must be a non-negative number of seconds"))
-}
-
 impl Cli {
     /// The devices and switches these options choose; the window's defaults are the real
     /// devices, the headless defaults the synthetic ones.
@@ -363,7 +298,7 @@ impl Cli {
     }
 
     /// Turns the options (and the config file) into what a run needs.
-    pub fn run_options(&self) -> Result<RunOptions, String> {
+    pub fn run_options(&self) -> Result<RunOptions, UsageError> {
         let file = match &self.config {
             Some(p) => FileConfig::load(p)?,
             None => FileConfig::default(),
@@ -375,9 +310,10 @@ impl Cli {
             ..Default::default()
         });
         let server = configured.unwrap_or_else(|| format!("http://{}", self.listen));
-        let url: url::Url = server
-            .parse()
-            .map_err(|e| format!("--server {server:?} is not a URL: {e}"))?;
+        let url: url::Url = server.parse().map_err(|reason| UsageError::ServerUrl {
+            server: server.clone(),
+            reason,
+        })?;
         let trust = if self.insecure {
             TrustMode::Insecure
         } else if let Some(p) = &self.pin_cert {
@@ -399,9 +335,7 @@ impl Cli {
         for u in &self.ice {
             let is_turn = u.starts_with("turn:") || u.starts_with("turns:");
             if is_turn && (self.ice_user.is_none() || self.ice_pass.is_none()) {
-                return Err(format!(
-                    "{u} needs credentials: give --ice-user and --ice-pass (or ROOMPEER_ICE_PASS)"
-                ));
+                return Err(UsageError::TurnCredentials(u.clone()));
             }
             ice_servers.push(RTCIceServer {
                 urls: vec![u.clone()],
@@ -422,7 +356,7 @@ impl Cli {
                 .iter()
                 .any(|s| s.urls.iter().any(|u| u.starts_with("turn")))
         {
-            return Err("--relay-only needs a TURN server (--ice turn:HOST:PORT)".into());
+            return Err(UsageError::RelayOnlyWithoutTurn);
         }
         let (width, height) = self.video_size;
         let sender_id = self.id.unwrap_or((std::process::id() % 65_536) as u16);
@@ -433,7 +367,7 @@ impl Cli {
                 trust: trust.clone(),
                 connect_timeout: Duration::from_secs(10),
             },
-            session: Settings {
+            room: RoomSettings {
                 room: Room(self.room.clone().or(file.room.clone())),
                 wait: seconds(self.wait, "--wait")?,
                 hold: self
@@ -470,108 +404,10 @@ impl Cli {
             },
             record: self.record.clone(),
             host,
-            view: None,
-            stop: None,
+            events: self.events.clone(),
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<RunOptions, String> {
-        let mut all = vec!["roompeer", "--headless"];
-        all.extend_from_slice(args);
-        Cli::try_parse_from(all)
-            .map_err(|e| e.to_string())?
-            .run_options()
-    }
-
-    #[test]
-    fn defaults_match_the_seed() {
-        let o = parse(&[]).unwrap();
-        assert_eq!(o.session.room, Room(None));
-        assert_eq!(o.session.wait, Duration::from_secs(60));
-        assert_eq!(
-            (o.peer.media.width, o.peer.media.height, o.peer.media.fps),
-            (640, 480, 30)
-        );
-        assert_eq!(
-            o.peer.media.controls.devices().0,
-            Devices::default(),
-            "headless: the test picture and tone, nothing played"
-        );
-        assert!(matches!(o.transport.trust, TrustMode::System));
-        // No server configured: host one on loopback and join it.
-        assert_eq!(o.transport.url.as_str(), "http://127.0.0.1:8080/");
-        assert_eq!(
-            o.host.and_then(|h| h.http),
-            Some("127.0.0.1:8080".parse().unwrap())
-        );
-        let o = parse(&["--server", "https://example.org:8443"]).unwrap();
-        assert!(o.host.is_none(), "a configured server is used, none hosted");
-    }
-
-    #[test]
-    fn serve_has_its_own_options() {
-        let cli = Cli::try_parse_from(["roompeer", "serve", "--http", "0.0.0.0:9000"]).unwrap();
-        let Some(Command::Serve(args)) = cli.command else {
-            panic!("not serve");
-        };
-        let o = args.options();
-        assert_eq!(o.http, Some("0.0.0.0:9000".parse().unwrap()));
-        assert!(o.https.is_none());
-        assert!(
-            Cli::try_parse_from(["roompeer", "serve", "--https", "0.0.0.0:8443"]).is_err(),
-            "https needs a certificate and key"
-        );
-        assert!(Cli::try_parse_from(["roompeer", "serve", "--no-http"]).is_err());
-    }
-
-    #[test]
-    fn options_are_checked() {
-        assert!(
-            parse(&["--audio", "tone:660"]).is_ok_and(|o| o
-                .peer
-                .media
-                .controls
-                .devices()
-                .0
-                .audio_in
-                == AudioIn::Tone(660.0))
-        );
-        assert!(parse(&["--audio", "mic:USB"]).is_ok_and(|o| {
-            o.peer.media.controls.devices().0.audio_in == AudioIn::Mic(Some("USB".into()))
-        }));
-        assert!(parse(&["--audio", "speaker"]).is_err());
-        assert!(parse(&["--video", "camera:2", "--mute"]).is_ok_and(|o| {
-            let c = &o.peer.media.controls;
-            c.devices().0.video_in == VideoIn::Camera(Some("2".into())) && c.mic_muted()
-        }));
-        assert!(parse(&["--video", "screen"]).is_err());
-        assert!(parse(&["--video-size", "641x480"]).is_err());
-        assert!(parse(&["--eio", "5"]).is_err());
-        assert!(parse(&["--pin-cert", "a", "--insecure"]).is_err());
-        assert!(
-            parse(&["--ice", "turn:127.0.0.1:3478"]).is_err(),
-            "TURN without credentials"
-        );
-        let o = parse(&[
-            "--ice",
-            "turn:127.0.0.1:3478",
-            "--ice-user",
-            "aaaa",
-            "--ice-pass",
-            "aaaa",
-            "--ice",
-            "stun:127.0.0.1:3478",
-        ])
-        .unwrap();
-        assert_eq!(o.peer.ice_servers.len(), 2);
-        assert_eq!(o.peer.ice_servers[0].credential, "aaaa");
-        assert_eq!(o.peer.ice_servers[1].credential, "");
-        assert!(parse(&["--relay-only"]).is_err());
-        assert!(parse(&["--wait", "-1"]).is_err());
-    }
-}
+mod tests;

@@ -1,0 +1,88 @@
+use super::*;
+
+fn parse(args: &[&str]) -> Result<RunOptions, Box<dyn std::error::Error>> {
+    let mut all = vec!["roompeer", "--headless"];
+    all.extend_from_slice(args);
+    Ok(Cli::try_parse_from(all)?.run_options()?)
+}
+
+#[test]
+fn defaults_match_the_seed() {
+    let o = parse(&[]).unwrap();
+    assert_eq!(o.room.room, Room(None));
+    assert_eq!(o.room.wait, Duration::from_secs(60));
+    assert_eq!(
+        (o.peer.media.width, o.peer.media.height, o.peer.media.fps),
+        (640, 480, 30)
+    );
+    assert_eq!(
+        o.peer.media.controls.devices().0,
+        Devices::default(),
+        "headless: the test picture and tone, nothing played"
+    );
+    assert!(matches!(o.transport.trust, TrustMode::System));
+    // No server configured: host one on loopback and join it.
+    assert_eq!(o.transport.url.as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(
+        o.host.and_then(|h| h.http),
+        Some("127.0.0.1:8080".parse().unwrap())
+    );
+    let o = parse(&["--server", "https://example.org:8443"]).unwrap();
+    assert!(o.host.is_none(), "a configured server is used, none hosted");
+}
+
+#[test]
+fn serve_has_its_own_options() {
+    let cli = Cli::try_parse_from(["roompeer", "serve", "--http", "0.0.0.0:9000"]).unwrap();
+    let Some(Command::Serve(args)) = cli.command else {
+        panic!("not serve");
+    };
+    let o = args.options();
+    assert_eq!(o.http, Some("0.0.0.0:9000".parse().unwrap()));
+    assert!(o.https.is_none());
+    assert!(
+        Cli::try_parse_from(["roompeer", "serve", "--https", "0.0.0.0:8443"]).is_err(),
+        "https needs a certificate and key"
+    );
+    assert!(Cli::try_parse_from(["roompeer", "serve", "--no-http"]).is_err());
+}
+
+#[test]
+fn options_are_checked() {
+    assert!(
+        parse(&["--audio", "tone:660"])
+            .is_ok_and(|o| o.peer.media.controls.devices().0.audio_in == AudioIn::Tone(660.0))
+    );
+    assert!(parse(&["--audio", "mic:USB"]).is_ok_and(|o| {
+        o.peer.media.controls.devices().0.audio_in == AudioIn::Mic(Some("USB".into()))
+    }));
+    assert!(parse(&["--audio", "speaker"]).is_err());
+    assert!(parse(&["--video", "camera:2", "--mute"]).is_ok_and(|o| {
+        let c = &o.peer.media.controls;
+        c.devices().0.video_in == VideoIn::Camera(Some("2".into())) && c.mic_muted()
+    }));
+    assert!(parse(&["--video", "screen"]).is_err());
+    assert!(parse(&["--video-size", "641x480"]).is_err());
+    assert!(parse(&["--eio", "5"]).is_err());
+    assert!(parse(&["--pin-cert", "a", "--insecure"]).is_err());
+    assert!(
+        parse(&["--ice", "turn:127.0.0.1:3478"]).is_err(),
+        "TURN without credentials"
+    );
+    let o = parse(&[
+        "--ice",
+        "turn:127.0.0.1:3478",
+        "--ice-user",
+        "aaaa",
+        "--ice-pass",
+        "aaaa",
+        "--ice",
+        "stun:127.0.0.1:3478",
+    ])
+    .unwrap();
+    assert_eq!(o.peer.ice_servers.len(), 2);
+    assert_eq!(o.peer.ice_servers[0].credential, "aaaa");
+    assert_eq!(o.peer.ice_servers[1].credential, "");
+    assert!(parse(&["--relay-only"]).is_err());
+    assert!(parse(&["--wait", "-1"]).is_err());
+}

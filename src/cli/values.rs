@@ -1,0 +1,120 @@
+//! Reading option values, and the errors a command line can have.
+
+use crate::media::controls::{AudioIn, VideoIn};
+use crate::signaling::EioVersion;
+use std::time::Duration;
+
+pub fn parse_eio(s: &str) -> Result<EioVersion, ValueError> {
+    match s {
+        "3" => Ok(EioVersion::V3),
+        "4" => Ok(EioVersion::V4),
+        _ => Err(ValueError("expected 3 or 4".into())),
+    }
+}
+
+/// Reads a `--video-size` value.
+pub fn parse_size(s: &str) -> Result<(usize, usize), ValueError> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| ValueError("expected WIDTHxHEIGHT, e.g. 640x480".into()))?;
+    let w: usize = w
+        .parse()
+        .map_err(|_| ValueError(format!("bad width {w:?}")))?;
+    let h: usize = h
+        .parse()
+        .map_err(|_| ValueError(format!("bad height {h:?}")))?;
+    if !w.is_multiple_of(2)
+        || !h.is_multiple_of(2)
+        || !(64..=3840).contains(&w)
+        || !(48..=2160).contains(&h)
+    {
+        return Err(ValueError(
+            "width and height must be even, 64..3840 by 48..2160".into(),
+        ));
+    }
+    Ok((w, h))
+}
+
+pub fn parse_lang(s: &str) -> Result<crate::gui::i18n::Lang, ValueError> {
+    match s {
+        "en" => Ok(crate::gui::i18n::Lang::En),
+        "zh" | "zh-CN" | "zh_CN" => Ok(crate::gui::i18n::Lang::Zh),
+        _ => Err(ValueError("expected en or zh".into())),
+    }
+}
+
+/// Reads an `--audio` value.
+pub fn parse_audio(s: &str) -> Result<AudioIn, ValueError> {
+    if s == "none" {
+        return Ok(AudioIn::Silence);
+    }
+    if s == "mic" {
+        return Ok(AudioIn::Mic(None));
+    }
+    if let Some(name) = s.strip_prefix("mic:") {
+        return Ok(AudioIn::Mic(Some(name.to_owned())));
+    }
+    let hz = match s.strip_prefix("tone") {
+        Some("") => 440.0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|h| h.parse::<f64>().ok())
+            .ok_or_else(|| ValueError("expected tone or tone:HZ".into()))?,
+        None => {
+            return Err(ValueError("expected tone[:HZ], mic[:NAME] or none".into()));
+        }
+    };
+    if !(20.0..=20_000.0).contains(&hz) {
+        return Err(ValueError(
+            "the tone must be between 20 and 20000 Hz".into(),
+        ));
+    }
+    Ok(AudioIn::Tone(hz))
+}
+
+/// Reads a `--video` value.
+pub fn parse_video(s: &str) -> Result<VideoIn, ValueError> {
+    match s {
+        "testsrc" => Ok(VideoIn::TestPattern),
+        "camera" => Ok(VideoIn::Camera(None)),
+        _ => s
+            .strip_prefix("camera:")
+            .map(|c| VideoIn::Camera(Some(c.to_owned())))
+            .ok_or_else(|| ValueError("expected testsrc, camera or camera:NAME".into())),
+    }
+}
+
+pub fn seconds(v: f64, option: &'static str) -> Result<Duration, UsageError> {
+    Duration::try_from_secs_f64(v).map_err(|_| UsageError::NotSeconds(option))
+}
+
+/// A command-line value that cannot be read; clap shows it beside the option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(String);
+
+/// Options that do not make a run (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The config file could not be read.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// `--server` is not a URL.
+    #[error("--server {server:?} is not a URL: {reason}")]
+    ServerUrl {
+        /// What was given.
+        server: String,
+        /// Why it is not a URL.
+        reason: url::ParseError,
+    },
+    /// A TURN url without `--ice-user` and `--ice-pass`.
+    #[error("{0} needs credentials: give --ice-user and --ice-pass (or ROOMPEER_ICE_PASS)")]
+    TurnCredentials(String),
+    /// `--relay-only` without a TURN server.
+    #[error("--relay-only needs a TURN server (--ice turn:HOST:PORT)")]
+    RelayOnlyWithoutTurn,
+    /// A duration that is not a number of seconds.
+    #[error("{0} must be a non-negative number of seconds")]
+    NotSeconds(&'static str),
+}

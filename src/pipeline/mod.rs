@@ -1,0 +1,216 @@
+//! The call's media pipelines: what moves media between the sources, the codecs, the peer
+//! connection's tracks and the sinks, and counts what happened.
+//!
+//! One pipeline per direction and kind: [`send_video`], [`send_audio`], [`receive_video`],
+//! [`receive_audio`]; [`receive`] hands each remote track to its pipeline. They share one
+//! [`CallMedia`] per call (counters and controls), keep what the report needs in
+//! [`Received`], and show pictures and notices to a [`MediaObserver`] (the window).
+//!
+//! Encoding and decoding run on threads of their own so that neither the session loop nor the
+//! peer connection's driver ever waits for a codec.
+
+mod receive;
+mod receive_audio;
+mod receive_video;
+mod received;
+mod send_audio;
+mod send_video;
+
+pub use receive::receive_track;
+pub use received::{MediaEvent, Received};
+pub use send_audio::start_audio_sender;
+pub use send_video::start_video_sender;
+
+use crate::media::controls::MediaControls;
+use crate::media::frame::I420Frame;
+use crate::media::processing::RenderAnalyzer;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio_util::sync::CancellationToken;
+
+/// Who watches a call's media as it flows: the window shows the pictures and the notices.
+/// Called from the media threads, so it must be quick.
+pub trait MediaObserver: Send + Sync {
+    /// A picture we are about to send.
+    fn local_frame(&self, frame: &I420Frame);
+    /// A picture decoded from the peer.
+    fn remote_frame(&self, frame: &I420Frame);
+    /// A device could not be used, and what roompeer does instead.
+    fn notice(&self, message: &str);
+}
+
+/// Why a pipeline could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PipelineError {
+    /// The negotiated video codec is not one roompeer encodes.
+    #[error("the peer chose {0}, which roompeer cannot encode")]
+    CannotEncode(String),
+    /// The RTP packetizer for the codec could not be made.
+    #[error("no RTP payloader for {codec}: {detail}")]
+    NoPayloader {
+        /// The codec.
+        codec: crate::media::video::VideoCodec,
+        /// What rtc said.
+        detail: String,
+    },
+    /// An encoder could not start.
+    #[error(transparent)]
+    Codec(#[from] crate::media::CodecError),
+    /// The pipeline's thread could not start.
+    #[error("cannot start the {0} thread: {1}")]
+    Thread(&'static str, String),
+}
+
+impl std::fmt::Debug for dyn MediaObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MediaObserver")
+    }
+}
+
+/// What roompeer sends.
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Video width.
+    pub width: usize,
+    /// Video height.
+    pub height: usize,
+    /// Frames per second.
+    pub fps: u32,
+    /// Video bit rate.
+    pub bitrate_bps: u32,
+    /// Written into every video frame, so the receiver knows whose picture it sees.
+    pub sender_id: u16,
+    /// Sources, sinks, mute and processing, changeable during a call.
+    pub controls: Arc<MediaControls>,
+}
+
+/// Counters and state shared by one call's media tasks.
+#[derive(Default)]
+pub struct CallMedia {
+    /// Video frames encoded and handed to the track.
+    pub video_sent: AtomicU64,
+    /// Audio packets handed to the track.
+    pub audio_sent: AtomicU64,
+    /// RTP payload bytes sent (video and audio).
+    pub bytes_sent: AtomicU64,
+    /// Congestion control's estimate of what the path carries, b/s (0: none yet).
+    pub target_bitrate_bps: AtomicU64,
+    /// The rate the video encoder aims at now, b/s.
+    pub encoder_bitrate_bps: AtomicU64,
+    /// The lowest rate the video encoder was asked for in this call, b/s.
+    pub encoder_bitrate_min_bps: AtomicU64,
+    /// RTP payload bytes received (video and audio).
+    pub bytes_received: AtomicU64,
+    /// Keyframe requests (PLI/FIR) received from the peer.
+    pub keyframe_requests_received: AtomicU64,
+    /// Everything about the received media.
+    pub received: Mutex<Received>,
+    keyframe_wanted: AtomicBool,
+    /// The video decoder failed on a frame: the receiver must get a keyframe.
+    decode_failed: AtomicBool,
+    /// Cancelled when the call ends: every media task and thread of the call stops on it,
+    /// even when the peer connection never closes its track channels (webrtc#906).
+    stop: CancellationToken,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    /// Where to record this call, if anywhere.
+    pub record_dir: Option<PathBuf>,
+    /// Who watches the pictures and notices (the window), if anyone.
+    pub observer: Option<Arc<dyn MediaObserver>>,
+    /// Where the session hears of media events (for its event log).
+    events: Option<tokio::sync::mpsc::UnboundedSender<MediaEvent>>,
+    /// Sources, sinks, mute and processing.
+    pub controls: Arc<MediaControls>,
+    /// What the microphone's echo canceller must hear of what the speaker plays.
+    render_analyzer: Mutex<Option<RenderAnalyzer>>,
+    /// What is being sent, in words (`tone 440 Hz`, `microphone "default"`, `silence`).
+    pub audio_source: Mutex<String>,
+    /// What picture is being sent, in words.
+    pub video_source: Mutex<String>,
+}
+
+impl CallMedia {
+    /// Shared state for a call recorded to `record_dir` (if given), watched by `observer` (if
+    /// given), telling media events to `events`.
+    pub fn new(
+        record_dir: Option<PathBuf>,
+        observer: Option<Arc<dyn MediaObserver>>,
+        controls: Arc<MediaControls>,
+        events: tokio::sync::mpsc::UnboundedSender<MediaEvent>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            record_dir,
+            observer,
+            events: Some(events),
+            controls,
+            ..Default::default()
+        })
+    }
+
+    /// Tells the session about a media event.
+    fn event(&self, event: MediaEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// The video encoder now aims at `bps`.
+    fn encoder_rate(&self, bps: u32) {
+        self.encoder_bitrate_bps
+            .store(u64::from(bps), Ordering::Relaxed);
+        self.encoder_bitrate_min_bps
+            .fetch_min(u64::from(bps), Ordering::Relaxed);
+    }
+
+    /// Tells the window about a device problem (and the log).
+    fn device_notice(&self, message: String) {
+        tracing::warn!("{message}");
+        if let Some(o) = &self.observer {
+            o.notice(&message);
+        }
+    }
+
+    fn set_source(&self, slot: &Mutex<String>, what: String) {
+        if let Ok(mut s) = slot.lock() {
+            *s = what;
+        }
+    }
+
+    /// A copy of what was received so far.
+    pub fn received(&self) -> Received {
+        self.received.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Whether the call's media has stopped.
+    pub fn stopped(&self) -> bool {
+        self.stop.is_cancelled()
+    }
+
+    /// Stops the media threads and waits for them (they notice within one frame).
+    pub fn stop(&self) {
+        self.stop.cancel();
+        let threads = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    fn keep_thread(&self, handle: std::thread::JoinHandle<()>) {
+        if let Ok(mut t) = self.threads.lock() {
+            t.push(handle);
+        }
+    }
+}
+
+/// The wall clock in ms, as the test picture's stamp carries it.
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

@@ -1,0 +1,135 @@
+//! Receiving video: frames assembled from RTP (asking for a keyframe after a loss), decoded on
+//! a thread of their own, measured (stamps, freezes), shown and recorded.
+
+use super::receive::next_packet;
+use super::{CallMedia, MediaEvent, unix_ms};
+use crate::media::record::Y4mWriter;
+use crate::media::testsrc::read_stamp;
+use crate::media::video::{Assembled, FrameAssembler, VideoCodec, VideoDecoder};
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use webrtc::media_stream::track_remote::TrackRemote;
+
+pub(super) async fn receive_video(
+    track: Arc<dyn TrackRemote>,
+    codec: VideoCodec,
+    media: Arc<CallMedia>,
+) {
+    tracing::info!(%codec, "receiving video");
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+    let decode_media = media.clone();
+    match std::thread::Builder::new()
+        .name("video-decode".into())
+        .spawn(move || decode_video(rx, codec, decode_media))
+    {
+        Ok(h) => media.keep_thread(h),
+        Err(e) => {
+            tracing::error!("cannot start the video decoder thread: {e}");
+            return;
+        }
+    }
+    let mut assembler = FrameAssembler::new(codec);
+    let mut last_request: Option<Instant> = None;
+    while let Some(packet) = next_packet(&track, &media).await {
+        let h = &packet.header;
+        media
+            .bytes_received
+            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+        if media.decode_failed.swap(false, Ordering::Relaxed) {
+            assembler.decoder_failed();
+        }
+        match assembler.push(h.sequence_number, h.timestamp, h.marker, &packet.payload) {
+            Assembled::Pending => {
+                // An unanswered request is repeated once a second.
+                if last_request.is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {
+                    assembler.rerequest();
+                    last_request = None;
+                }
+            }
+            Assembled::Frame(au) => {
+                last_request = None;
+                if tx.try_send(au).is_err() {
+                    tracing::debug!("video decoder is behind; frame dropped");
+                }
+            }
+            Assembled::NeedKeyframe => {
+                last_request = Some(Instant::now());
+                if let Ok(mut r) = media.received.lock() {
+                    r.keyframe_requests_sent += 1;
+                }
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc: h.ssrc,
+                };
+                if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+                    tracing::debug!("cannot send PLI: {e}");
+                }
+            }
+        }
+    }
+}
+
+fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, codec: VideoCodec, media: Arc<CallMedia>) {
+    let mut decoder = match VideoDecoder::new(codec) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("{e}");
+            return;
+        }
+    };
+    let mut recorder = media.record_dir.as_ref().and_then(|d| {
+        Y4mWriter::create(&d.join("remote-video.y4m"), 30)
+            .inspect_err(|e| tracing::error!("cannot record video: {e}"))
+            .ok()
+    });
+    loop {
+        let au = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(au) => au,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !media.stopped() => continue,
+            Err(_) => break,
+        };
+        let frame = match decoder.decode(&au) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::debug!("{e}");
+                media.decode_failed.store(true, Ordering::Relaxed);
+                if let Ok(mut r) = media.received.lock() {
+                    r.video_decode_errors += 1;
+                }
+                continue;
+            }
+        };
+        if let Some(o) = &media.observer {
+            o.remote_frame(&frame);
+        }
+        let stamp = read_stamp(&frame);
+        let event = media.received.lock().ok().and_then(|mut r| {
+            r.frame_decoded(
+                Instant::now(),
+                (frame.width, frame.height),
+                stamp,
+                unix_ms(),
+            )
+        });
+        if let Some(event) = event {
+            if let MediaEvent::PictureBack { freeze_ms } = event {
+                tracing::info!(freeze_ms, "the remote picture moves again");
+            }
+            media.event(event);
+        }
+        if let Some(w) = recorder.as_mut()
+            && let Err(e) = w.write(&frame)
+        {
+            tracing::error!("cannot record video: {e}");
+            recorder = None;
+        }
+    }
+    if let Some(w) = recorder
+        && let Err(e) = w.finish()
+    {
+        tracing::error!("cannot finish the video recording: {e}");
+    }
+}

@@ -1,0 +1,164 @@
+//! What a call received and decoded, as the report gives it.
+
+use crate::media::testsrc::Stamp;
+use crate::media::tone::{SAMPLE_RATE, dominant_hz};
+use std::time::Instant;
+
+/// What was received and decoded in a call.
+#[derive(Debug, Default, Clone)]
+pub struct Received {
+    /// Frames decoded.
+    pub decoded_frames: u64,
+    /// Size of the last decoded frame.
+    pub size: Option<(usize, usize)>,
+    /// Frames whose stamp could be read.
+    pub stamped_frames: u64,
+    /// The sender id read from the frames.
+    pub peer_sender_id: Option<u16>,
+    /// The last frame counter read.
+    pub last_counter: Option<u32>,
+    /// Times a counter did not follow the previous one (a frame was lost or skipped).
+    pub counter_gaps: u64,
+    /// Times a counter went backwards (frames out of order).
+    pub counter_reversals: u64,
+    /// When the first frame was decoded.
+    pub first_frame_at: Option<Instant>,
+    /// When the last frame was decoded.
+    pub last_frame_at: Option<Instant>,
+    /// The longest time between two decoded frames (a freeze), in ms.
+    pub longest_freeze_ms: u64,
+    /// Sum of stamp-to-decode delays (sender clock), in ms.
+    pub latency_sum_ms: u64,
+    /// Keyframe requests sent.
+    pub keyframe_requests_sent: u64,
+    /// Frames the decoder rejected.
+    pub video_decode_errors: u64,
+    /// Video codec of the incoming track.
+    pub video_codec: Option<String>,
+    /// Audio codec of the incoming track.
+    pub audio_codec: Option<String>,
+    /// Opus packets received.
+    pub audio_packets: u64,
+    /// Opus packets that failed to decode.
+    pub audio_decode_errors: u64,
+    /// The most recent decoded audio (up to two seconds), for the tone measurement.
+    pub audio_tail: Vec<i16>,
+    /// The speaker playing the received audio, if any.
+    pub speaker: Option<String>,
+    /// Times the speaker's playout buffer ran dry.
+    pub playout_underruns: u64,
+}
+
+/// What the session is told as it happens (for its event log), beside the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaEvent {
+    /// The first remote picture was decoded.
+    FirstPicture,
+    /// The remote picture moves again after a freeze of at least a second.
+    PictureBack {
+        /// How long it stood still.
+        freeze_ms: u64,
+    },
+}
+
+/// A freeze this long or longer is told as [`MediaEvent::PictureBack`] when it ends.
+const TOLD_FREEZE_MS: u64 = 1000;
+
+impl Received {
+    /// Counts a decoded picture of `size`, decoded at `now` (`now_unix_ms` on the wall clock,
+    /// which the sender's stamp, if the picture has one, is compared with).
+    pub fn frame_decoded(
+        &mut self,
+        now: Instant,
+        size: (usize, usize),
+        stamp: Option<Stamp>,
+        now_unix_ms: u64,
+    ) -> Option<MediaEvent> {
+        self.decoded_frames += 1;
+        self.size = Some(size);
+        let mut event = None;
+        if self.first_frame_at.is_none() {
+            self.first_frame_at = Some(now);
+            event = Some(MediaEvent::FirstPicture);
+        }
+        if let Some(last) = self.last_frame_at {
+            let gap = now.duration_since(last).as_millis() as u64;
+            self.longest_freeze_ms = self.longest_freeze_ms.max(gap);
+            if gap >= TOLD_FREEZE_MS {
+                event = Some(MediaEvent::PictureBack { freeze_ms: gap });
+            }
+        }
+        self.last_frame_at = Some(now);
+        if let Some(s) = stamp {
+            self.stamped_frames += 1;
+            self.peer_sender_id = Some(s.sender_id);
+            if let Some(last) = self.last_counter {
+                if s.counter < last {
+                    self.counter_reversals += 1;
+                } else if s.counter != last.wrapping_add(1) {
+                    self.counter_gaps += 1;
+                }
+            }
+            self.last_counter = Some(s.counter);
+            self.latency_sum_ms += now_unix_ms.saturating_sub(s.sent_ms);
+        }
+        event
+    }
+
+    /// The frequency heard in the most recent second of audio.
+    pub fn dominant_hz(&self) -> Option<f64> {
+        let n = self.audio_tail.len().min(SAMPLE_RATE as usize);
+        dominant_hz(&self.audio_tail[self.audio_tail.len() - n..])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn stamp(counter: u32, sent_ms: u64) -> Option<Stamp> {
+        Some(Stamp {
+            sender_id: 7,
+            counter,
+            sent_ms,
+        })
+    }
+
+    #[test]
+    fn counts_pictures_freezes_and_stamps() {
+        let t = Instant::now();
+        let mut r = Received::default();
+        let at = |ms| t + Duration::from_millis(ms);
+        assert_eq!(
+            r.frame_decoded(at(0), (640, 480), stamp(0, 1000), 1010),
+            Some(MediaEvent::FirstPicture)
+        );
+        assert_eq!(
+            r.frame_decoded(at(33), (640, 480), stamp(1, 1033), 1045),
+            None
+        );
+        // Frame 2 is lost; frame 4 comes before frame 3.
+        assert_eq!(
+            r.frame_decoded(at(100), (640, 480), stamp(4, 1133), 1140),
+            None
+        );
+        assert_eq!(
+            r.frame_decoded(at(133), (640, 480), stamp(3, 1100), 1150),
+            None
+        );
+        // A freeze of 1.2 s, then a picture without a stamp (a browser's).
+        assert_eq!(
+            r.frame_decoded(at(1333), (320, 240), None, 2400),
+            Some(MediaEvent::PictureBack { freeze_ms: 1200 })
+        );
+        assert_eq!(r.decoded_frames, 5);
+        assert_eq!(r.size, Some((320, 240)));
+        assert_eq!(r.stamped_frames, 4);
+        assert_eq!(r.peer_sender_id, Some(7));
+        assert_eq!((r.counter_gaps, r.counter_reversals), (1, 1));
+        assert_eq!(r.longest_freeze_ms, 1200);
+        assert_eq!(r.latency_sum_ms, 10 + 12 + 7 + 50);
+        assert_eq!(r.first_frame_at, Some(at(0)));
+    }
+}

@@ -1,0 +1,258 @@
+//! Sending video: the chosen source (the test picture or a camera), the encoder following
+//! congestion control, the packetizer, the track; keyframes on the peer's request.
+
+use super::{CallMedia, MediaSettings, PipelineError, unix_ms};
+use crate::devices::camera::CameraCapture;
+use crate::media::controls::VideoIn;
+use crate::media::frame::I420Frame;
+use crate::media::testsrc::{Stamp, TestPattern};
+use crate::media::video::{VideoCodec, VideoEncoder};
+use rtc::rtp::packetizer::Packetizer;
+use rtc::rtp_transceiver::SSRC;
+use rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+
+/// The largest RTP packet we send, as webrtc's sample tracks: leaves room for SRTP and
+/// TURN framing under a 1280-byte path MTU.
+const RTP_MTU: usize = 1200;
+
+/// Starts sending the test picture on `track` in the negotiated `codec`, paced in real time,
+/// on a thread of its own.
+pub fn start_video_sender(
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: SSRC,
+    codec: &RTCRtpCodecParameters,
+    settings: &MediaSettings,
+    media: Arc<CallMedia>,
+) -> Result<(), PipelineError> {
+    let runtime = tokio::runtime::Handle::current();
+    let settings = settings.clone();
+    let fps = settings.fps.max(1);
+    let video_codec = VideoCodec::from_mime(&codec.rtp_codec.mime_type)
+        .ok_or_else(|| PipelineError::CannotEncode(codec.rtp_codec.mime_type.clone()))?;
+    tracing::info!(codec = %video_codec, pt = codec.payload_type, "sending video");
+    // A keyframe every two seconds, and on request.
+    let mut encoder = VideoEncoder::new(
+        video_codec,
+        settings.width,
+        settings.height,
+        fps,
+        settings.bitrate_bps,
+        fps * 2,
+    )?;
+    let payloader = codec
+        .rtp_codec
+        .payloader()
+        .map_err(|e| PipelineError::NoPayloader {
+            codec: video_codec,
+            detail: e.to_string(),
+        })?;
+    let mut packetizer = rtc::rtp::packetizer::new_packetizer(
+        Instant::now(),
+        RTP_MTU,
+        codec.payload_type,
+        ssrc,
+        payloader,
+        Box::new(rtc::rtp::sequence::new_random_sequencer()),
+        codec.rtp_codec.clock_rate,
+    );
+    let samples_per_frame = codec.rtp_codec.clock_rate / fps;
+    let pattern = TestPattern::new(settings.width, settings.height);
+
+    // Keyframe requests arrive as RTCP on the local track.
+    let rtcp_track = track.clone();
+    let rtcp_media = media.clone();
+    tokio::spawn(async move {
+        while let Some(event) = rtcp_track.poll().await {
+            let TrackLocalEvent::OnRtcpPacket(_) = event else {
+                continue;
+            };
+            rtcp_media
+                .keyframe_requests_received
+                .fetch_add(1, Ordering::Relaxed);
+            rtcp_media.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+    });
+
+    let thread_media = media.clone();
+    let handle = std::thread::Builder::new()
+        .name("video-send".into())
+        .spawn(move || {
+            let media = thread_media;
+            let frame_time = Duration::from_secs(1) / fps;
+            let mut frame = I420Frame::black(settings.width, settings.height);
+            let mut next = Instant::now();
+            let mut counter = 0u32;
+            let mut source = VideoSource::TestPattern;
+            let mut generation = u64::MAX;
+            let mut rate = RateFollower::new(settings.bitrate_bps);
+            media.encoder_rate(settings.bitrate_bps);
+            media
+                .encoder_bitrate_min_bps
+                .store(u64::from(settings.bitrate_bps), Ordering::Relaxed);
+            while !media.stopped() {
+                let g = media.controls.generation();
+                if g != generation {
+                    generation = g;
+                    source = VideoSource::open(&media, settings.width, settings.height, fps);
+                }
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else if now - next > frame_time * 3 {
+                    // Too far behind (a stall): start the schedule afresh rather than burst.
+                    next = now;
+                }
+                let stamp = Stamp {
+                    sender_id: settings.sender_id,
+                    counter,
+                    sent_ms: unix_ms(),
+                };
+                if media.controls.camera_off() {
+                    frame = I420Frame::black(settings.width, settings.height);
+                } else {
+                    match &source {
+                        VideoSource::TestPattern => pattern.render(stamp, &mut frame),
+                        VideoSource::Camera(cam) => {
+                            // The newest picture, or the last one again until it comes.
+                            if let Some(f) = cam.take() {
+                                frame = f;
+                            }
+                        }
+                    }
+                }
+                if let Some(o) = &media.observer {
+                    o.local_frame(&frame);
+                }
+                if let Some(want) = rate.next(media.target_bitrate_bps.load(Ordering::Relaxed)) {
+                    match encoder.set_bitrate(want) {
+                        Ok(()) => media.encoder_rate(want),
+                        Err(e) => tracing::warn!("{e}"),
+                    }
+                }
+                let keyframe = counter == 0 || media.keyframe_wanted.swap(false, Ordering::Relaxed);
+                let encoded = match encoder.encode(&frame, keyframe) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        tracing::error!("{e}");
+                        break;
+                    }
+                };
+                if encoded.data.is_empty() {
+                    // Skipped by rate control: the next frame reuses this counter, so the
+                    // receiver sees no gap for a frame that was never sent.
+                    if keyframe {
+                        media.keyframe_wanted.store(true, Ordering::Relaxed);
+                    }
+                    next += frame_time;
+                    continue;
+                }
+                media
+                    .bytes_sent
+                    .fetch_add(encoded.data.len() as u64, Ordering::Relaxed);
+                let packets = match packetizer.packetize(
+                    Instant::now(),
+                    &encoded.data.into(),
+                    samples_per_frame,
+                ) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!("cannot packetize a {video_codec} frame: {e}");
+                        break;
+                    }
+                };
+                runtime.block_on(async {
+                    for packet in packets {
+                        if let Err(e) = track.write_rtp(packet).await {
+                            tracing::debug!("video track write failed: {e}");
+                        }
+                    }
+                });
+                media.video_sent.fetch_add(1, Ordering::Relaxed);
+                counter = counter.wrapping_add(1);
+                next += frame_time;
+            }
+        })
+        .map_err(|e| PipelineError::Thread("video", e.to_string()))?;
+    media.keep_thread(handle);
+    Ok(())
+}
+
+/// Follows congestion control's estimate with the video encoder's rate: the estimate less what
+/// audio needs, within 100 kbit/s and the configured rate, and only moves of more than 10% (a
+/// rate change upsets the encoder's rate control for a moment).
+struct RateFollower {
+    max: u32,
+    current: u32,
+}
+
+impl RateFollower {
+    fn new(max: u32) -> Self {
+        Self { max, current: max }
+    }
+
+    /// The rate to set now, if any (`estimate_bps` 0: no estimate yet).
+    fn next(&mut self, estimate_bps: u64) -> Option<u32> {
+        if estimate_bps == 0 {
+            return None;
+        }
+        let want = (estimate_bps as f64 - crate::peer::AUDIO_RESERVE_BPS)
+            .clamp(crate::peer::MIN_VIDEO_BPS, f64::from(self.max)) as u32;
+        (want.abs_diff(self.current) > self.current / 10).then(|| {
+            tracing::debug!(from = self.current, to = want, "video bit rate");
+            self.current = want;
+            want
+        })
+    }
+}
+
+/// What the video sender sends.
+enum VideoSource {
+    TestPattern,
+    Camera(CameraCapture),
+}
+
+impl VideoSource {
+    /// Opens the chosen source; without a camera, the test picture (and a notice).
+    fn open(media: &CallMedia, width: usize, height: usize, fps: u32) -> Self {
+        let (devices, _) = media.controls.devices();
+        let source = match devices.video_in {
+            VideoIn::TestPattern => Self::TestPattern,
+            VideoIn::Camera(choice) => {
+                match CameraCapture::open(choice.as_deref(), width, height, fps) {
+                    Ok(cam) => Self::Camera(cam),
+                    Err(e) => {
+                        media.device_notice(format!("{e}: sending the test picture instead"));
+                        Self::TestPattern
+                    }
+                }
+            }
+        };
+        let what = match &source {
+            Self::TestPattern => "test picture".to_owned(),
+            Self::Camera(c) => format!("camera {:?}", c.name),
+        };
+        media.set_source(&media.video_source, what);
+        source
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RateFollower;
+
+    #[test]
+    fn the_encoder_follows_the_estimate_within_bounds_and_ignores_small_moves() {
+        let mut r = RateFollower::new(1_000_000);
+        assert_eq!(r.next(0), None, "no estimate yet");
+        assert_eq!(r.next(1_300_000), None, "capped at the configured rate");
+        assert_eq!(r.next(564_000), Some(500_000), "less 64 kbit/s for audio");
+        assert_eq!(r.next(580_000), None, "a 3% move is not worth it");
+        assert_eq!(r.next(100_000), Some(100_000), "never below 100 kbit/s");
+        assert_eq!(r.next(2_000_000), Some(1_000_000));
+    }
+}

@@ -1,0 +1,43 @@
+//! The embedded default: a run with no signaling server configured hosts one.
+
+use crate::server::{RoomServer, ServeOptions};
+use crate::signaling::room::Room;
+
+/// The built-in room server could not be started.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot host a room server ({0}); give --listen ADDR, or --server URL")]
+pub struct HostError(String);
+
+/// Starts the built-in room server for a run without a configured server. If its address is
+/// taken, another roompeer is probably hosting there already, and the run joins that one.
+pub async fn host_room_server(
+    opts: &ServeOptions,
+    room: &Room,
+) -> Result<Option<RoomServer>, HostError> {
+    match RoomServer::start(opts).await {
+        Ok(server) => {
+            if let Some(addr) = server.http {
+                let query = room
+                    .0
+                    .as_ref()
+                    .map(|r| {
+                        format!(
+                            "?room={}",
+                            url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()
+                        )
+                    })
+                    .unwrap_or_default();
+                tracing::info!(
+                    "no --server given: hosting a room server at http://{addr}; a browser on this \
+                     machine joins the call at http://{addr}/index.html{query}"
+                );
+            }
+            Ok(Some(server))
+        }
+        Err(e) if e.is_address_in_use() => {
+            tracing::info!("{e}: joining the room server already there");
+            Ok(None)
+        }
+        Err(e) => Err(HostError(e.to_string())),
+    }
+}
