@@ -3,8 +3,8 @@
 //! full and a refused certificate said in the window.
 //!
 //! The window's session must talk only inside a network namespace, so each test builds the
-//! namespace and its servers, then runs its window part again inside the namespace (this test
-//! binary, one test, with `ROOMPEER_GUI_SCENARIO` set).
+//! namespace and its servers, then runs its window part on a thread that entered the namespace
+//! (`setns`: a network namespace is per thread, and what the thread starts stays inside).
 
 mod support;
 
@@ -14,53 +14,46 @@ use egui_kittest::kittest::Queryable;
 use roompeer::call::Status;
 use roompeer::gui::RoompeerApp;
 use roompeer::live::ShownStatus;
+use roompeer::settings::SettingsStore;
 use std::time::{Duration, Instant};
 use support::*;
 
-const SCENARIO: &str = "ROOMPEER_GUI_SCENARIO";
-const SERVER: &str = "ROOMPEER_GUI_SERVER";
-const ROOM: &str = "ROOMPEER_GUI_ROOM";
-
-/// Runs `test` of this binary inside `ns` with the scenario's environment; panics if it fails.
-/// The window keeps its settings in `config`.
-fn run_inside(ns: &Netns, config: &std::path::Path, scenario: &str, server: &str, room: &str) {
-    run_inside_with(ns, config, scenario, server, room, "");
+/// What the window does in a test, inside the test's namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    /// A whole call with a headless peer, the panes, plots, devices and Chinese.
+    Call,
+    /// The room is full.
+    Full,
+    /// A refused certificate is asked about and trusted.
+    Certificate,
+    /// The next run remembers the trusted certificate and the fields.
+    CertificateRemembered,
+    /// The trusted certificate changed: refused loudly.
+    CertificateChanged,
+    /// A TURN server refuses the password.
+    Turn,
 }
 
-/// As [`run_inside`], the window started with the options `args`.
-fn run_inside_with(
+/// Runs the window part of a test on a thread inside `ns`; the window keeps its settings in
+/// `config` and starts with the options `args`.
+fn window_part(
     ns: &Netns,
     config: &std::path::Path,
-    scenario: &str,
+    scenario: Scenario,
     server: &str,
     room: &str,
-    args: &str,
+    args: &[&str],
 ) {
-    let test = "window_part";
-    let out = ns
-        .command(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env("ROOMPEER_CONFIG_DIR", config)
-        .env("ROOMPEER_GUI_ARGS", args)
-        .env(SCENARIO, scenario)
-        .env(SERVER, server)
-        .env(ROOM, room)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the window part failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "the window part did not run:\n{text}"
-    );
+    ns.run_on_thread_inside(|| run_scenario(config, scenario, server, room, args));
 }
 
-/// The window, with the options a user would start it with.
-fn window(runtime: &tokio::runtime::Runtime, args: &[&str]) -> Harness<'static, RoompeerApp> {
+/// The window, with the options a user would start it with and its settings in `config`.
+fn window(
+    runtime: &tokio::runtime::Runtime,
+    config: &std::path::Path,
+    args: &[&str],
+) -> Harness<'static, RoompeerApp> {
     use clap::Parser;
     let cli = roompeer::cli::Cli::try_parse_from(
         ["roompeer", "--video-size", "320x240", "--wait", "30"]
@@ -69,9 +62,10 @@ fn window(runtime: &tokio::runtime::Runtime, args: &[&str]) -> Harness<'static, 
     )
     .unwrap();
     let handle = runtime.handle().clone();
+    let store = Some(SettingsStore::at(config.to_owned()));
     Harness::builder()
         .with_size([1100.0, 900.0])
-        .build_eframe(move |cc| RoompeerApp::create(cc, cli, handle))
+        .build_eframe(move |cc| RoompeerApp::create_with_store(cc, cli, handle, store))
 }
 
 fn type_into(harness: &mut Harness<'_, RoompeerApp>, field: &str, text: &str) {
@@ -109,26 +103,20 @@ fn step_until(
     }
 }
 
-fn inner_scenario() -> Option<(String, String, String)> {
-    Some((
-        std::env::var(SCENARIO).ok()?,
-        std::env::var(SERVER).ok()?,
-        std::env::var(ROOM).ok()?,
-    ))
-}
-
-#[test]
-fn window_part() {
-    let Some((scenario, server, room)) = inner_scenario() else {
-        return; // only runs inside a namespace, started by the tests below
-    };
+fn run_scenario(
+    config: &std::path::Path,
+    scenario: Scenario,
+    server: &str,
+    room: &str,
+    args: &[&str],
+) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    // Extra options the scenario starts the window with, as a user would on the command line.
-    let extra = std::env::var("ROOMPEER_GUI_ARGS").unwrap_or_default();
-    let extra: Vec<&str> = extra.split_whitespace().collect();
-    let mut h = window(&runtime, &extra);
+    let mut h = window(&runtime, config, args);
     h.run_steps(2);
-    if scenario.starts_with("certificate-") {
+    if matches!(
+        scenario,
+        Scenario::CertificateRemembered | Scenario::CertificateChanged
+    ) {
         // A later run: the fields come from the saved settings.
         assert_eq!(h.state().form.server, server, "the server was remembered");
         assert_eq!(h.state().form.room, room, "the room was remembered");
@@ -138,19 +126,19 @@ fn window_part() {
             "the password was remembered"
         );
     } else {
-        type_into(&mut h, "Server", &server);
-        type_into(&mut h, "Room", &room);
+        type_into(&mut h, "Server", server);
+        type_into(&mut h, "Room", room);
         assert_eq!(h.state().form.room, room, "typed into the Room field");
         assert_eq!(h.state().form.server, server, "typed into the Server field");
     }
-    if scenario == "certificate" {
+    if scenario == Scenario::Certificate {
         // (A password field is not a text input to accesskit; set it as typing would.)
         h.state_mut().form.ice_pass = "s3cret".into();
     }
     h.get_by_label("Connect").click();
     h.step();
-    match scenario.as_str() {
-        "call" => {
+    match scenario {
+        Scenario::Call => {
             // Two seconds of video, so both sides have the other's reception reports too.
             step_until(&mut h, "the remote video", Duration::from_secs(30), |app| {
                 app.state().remote_frames >= 60
@@ -233,7 +221,7 @@ fn window_part() {
             assert_eq!(h.state().state().error, None);
             assert!(!h.state().connected(), "Connect is enabled again");
         }
-        "full" => {
+        Scenario::Full => {
             step_until(&mut h, "room full", Duration::from_secs(20), |app| {
                 app.state().finished
             });
@@ -241,7 +229,7 @@ fn window_part() {
             assert!(error.contains("full"), "{error}");
             h.get_by_label(&error);
         }
-        "certificate" => {
+        Scenario::Certificate => {
             step_until(
                 &mut h,
                 "the refused certificate",
@@ -278,7 +266,7 @@ fn window_part() {
             });
             assert_eq!(h.state().state().error, None);
         }
-        "turn" => {
+        Scenario::Turn => {
             step_until(&mut h, "the TURN error", Duration::from_secs(20), |app| {
                 app.state().finished
             });
@@ -289,7 +277,7 @@ fn window_part() {
             );
             h.get_by_label(&error);
         }
-        "certificate-remembered" => {
+        Scenario::CertificateRemembered => {
             // Trusted before: no question.
             step_until(&mut h, "the room", Duration::from_secs(20), |app| {
                 app.state().status == ShownStatus::Session(Status::Waiting)
@@ -300,7 +288,7 @@ fn window_part() {
                 app.state().finished
             });
         }
-        "certificate-changed" => {
+        Scenario::CertificateChanged => {
             step_until(&mut h, "the question", Duration::from_secs(20), |app| {
                 app.cert_question.is_some()
             });
@@ -319,7 +307,6 @@ fn window_part() {
             assert!(h.state().cert_question.is_none());
             assert!(h.state().state().error.is_some());
         }
-        other => panic!("unknown scenario {other}"),
     }
 }
 
@@ -346,7 +333,14 @@ fn a_call_from_the_window_with_a_headless_peer() {
     )
     .joined();
     // A Chinese room name: typed, shown and sent (egui's own fonts have no such glyphs).
-    run_inside(&ns, &dir.join("config"), "call", &server.http(), "房间 1");
+    window_part(
+        &ns,
+        &dir.join("config"),
+        Scenario::Call,
+        &server.http(),
+        "房间 1",
+        &[],
+    );
     let r = peer.finish();
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
@@ -400,17 +394,25 @@ fn room_full_and_a_refused_certificate_are_said_in_the_window() {
         &b_args.iter().map(String::as_str).collect::<Vec<_>>(),
     )
     .joined();
-    run_inside(
+    window_part(
         &ns,
         &dir.join("config-full"),
-        "full",
+        Scenario::Full,
         &server.http(),
         "busy",
+        &[],
     );
     // The seed's self-signed certificate, not pinned: refused, with the way to trust it; the
     // window asks, and trusting pins it.
     let config = dir.join("config");
-    run_inside(&ns, &config, "certificate", &server.https(), "any");
+    window_part(
+        &ns,
+        &config,
+        Scenario::Certificate,
+        &server.https(),
+        "any",
+        &[],
+    );
     // The settings: the password readable by the user alone, and not in settings.toml.
     {
         use std::os::unix::fs::PermissionsExt;
@@ -426,12 +428,13 @@ fn room_full_and_a_refused_certificate_are_said_in_the_window() {
         );
     }
     // The next run remembers the server, room, password and certificate.
-    run_inside(
+    window_part(
         &ns,
         &config,
-        "certificate-remembered",
+        Scenario::CertificateRemembered,
         &server.https(),
         "any",
+        &[],
     );
     // The server's certificate "changes" (the pinned file now holds another): refused loudly.
     let pins: Vec<_> = std::fs::read_dir(config.join("pins"))
@@ -440,8 +443,41 @@ fn room_full_and_a_refused_certificate_are_said_in_the_window() {
         .collect();
     assert_eq!(pins.len(), 1);
     std::fs::copy(&serve_cert().cert, pins[0].path()).unwrap();
-    run_inside(&ns, &config, "certificate-changed", &server.https(), "any");
+    window_part(
+        &ns,
+        &config,
+        Scenario::CertificateChanged,
+        &server.https(),
+        "any",
+        &[],
+    );
     a.terminate();
     b.terminate();
     let _ = (a.finish(), b.finish());
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_turn_server_that_refuses_the_password_is_said_in_the_window() {
+    let dir = scratch("gui-turn");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let turn = Coturn::start(&ns, 3478);
+    let ice = format!("turn:127.0.0.1:{}", turn.port);
+    window_part(
+        &ns,
+        &dir.join("config"),
+        Scenario::Turn,
+        &server.http(),
+        "turn",
+        &[
+            "--ice",
+            &ice,
+            "--ice-user",
+            "aaaa",
+            "--ice-pass",
+            "wrong",
+            "--relay-only",
+        ],
+    );
 }

@@ -39,10 +39,7 @@ fn connected_call(
         extra,
     ]
     .concat();
-    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
-    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    b.wait_event("call_connected", Duration::from_secs(20));
-    a.wait_event("call_connected", Duration::from_secs(20));
+    let Pair { a, b } = Pair::start(&ns, &dir, &common, &[], &[]).connected();
     (ns, server, a, b, turn)
 }
 

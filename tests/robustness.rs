@@ -177,10 +177,7 @@ fn after_a_media_outage_a_keyframe_is_requested_and_sent() {
         "--jitter-ms",
         "0",
     ];
-    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
-    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    b.wait_event("call_connected", Duration::from_secs(20));
-    a.wait_event("call_connected", Duration::from_secs(20));
+    let Pair { a, b } = Pair::start(&ns, &dir, &common, &[], &[]).connected();
     // The outage itself lasts a second; this sleep is its length, not a synchronisation.
     std::thread::sleep(Duration::from_secs(1));
     ns.drop_udp();
@@ -224,10 +221,7 @@ fn a_call_goes_on_through_a_signaling_server_restart_and_both_peers_rejoin() {
         "--video-size",
         "320x240",
     ];
-    let a = Peer::start(&ns, &dir, "a", &[&common[..], &["--id", "1"]].concat()).joined();
-    let b = Peer::start(&ns, &dir, "b", &[&common[..], &["--id", "2"]].concat());
-    a.wait_event("call_connected", Duration::from_secs(20));
-    b.wait_event("call_connected", Duration::from_secs(20));
+    let Pair { a, b } = Pair::start(&ns, &dir, &common, &[], &[]).connected();
     drop(server);
     a.wait_event("signaling_down", Duration::from_secs(20));
     b.wait_event("signaling_down", Duration::from_secs(20));

@@ -1,6 +1,9 @@
 //! The window's languages: English and Simplified Chinese. Texts are written in English in the
 //! code and looked up here; a text without a translation shows in English.
 
+use crate::call::Status;
+use crate::live::ShownStatus;
+
 /// A language of the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Lang {
@@ -44,12 +47,29 @@ impl Lang {
         }
     }
 
-    /// A state or message from the core in this language: known texts are translated, others
-    /// (an error with details) shown as they are.
-    pub fn tr_owned(self, en: &str) -> String {
+    /// Where the session stands, in this language.
+    pub fn status(self, status: ShownStatus) -> &'static str {
         match self {
-            Self::En => en.to_owned(),
-            Self::Zh => zh(en).map_or_else(|| en.to_owned(), str::to_owned),
+            Self::En => status.english(),
+            Self::Zh => match status {
+                ShownStatus::NotConnected => "未连接",
+                ShownStatus::Session(s) => match s {
+                    Status::Connecting => "正在连接信令服务器",
+                    Status::Joining => "正在加入房间",
+                    Status::Waiting => "已在房间中，等待对方",
+                    Status::InCall {
+                        connected: false, ..
+                    } => "对方已加入：正在协商通话",
+                    Status::InCall {
+                        connected: true, ..
+                    } => "通话中",
+                    Status::Offline => "信令连接中断：正在重连",
+                    Status::Leaving => "正在离开房间",
+                    Status::Finished => "已离开房间",
+                },
+                ShownStatus::LeftTheRoom => "已离开房间",
+                ShownStatus::Ended => "已结束",
+            },
         }
     }
 }
@@ -106,16 +126,6 @@ fn zh(en: &str) -> Option<&'static str> {
         "Subject" => "主题",
         "Valid from" => "有效期自",
         "Valid until" => "有效期至",
-        "not connected" => "未连接",
-        "connecting to the signaling server" => "正在连接信令服务器",
-        "joining the room" => "正在加入房间",
-        "in the room, waiting for a peer" => "已在房间中，等待对方",
-        "a peer is here: negotiating the call" => "对方已加入：正在协商通话",
-        "in a call" => "通话中",
-        "signaling lost: reconnecting" => "信令连接中断：正在重连",
-        "leaving the room" => "正在离开房间",
-        "left the room" => "已离开房间",
-        "ended" => "已结束",
         _ => return None,
     })
 }
@@ -133,6 +143,12 @@ mod tests {
         assert_eq!(Lang::Zh.tr("Connect"), "连接");
         assert_eq!(Lang::Zh.tr("no such text"), "no such text");
         assert_eq!(Lang::En.tr("Connect"), "Connect");
-        assert_eq!(Lang::Zh.tr_owned("in a call"), "通话中");
+        let in_call = ShownStatus::Session(Status::InCall {
+            role: crate::call::Role::Offerer,
+            connected: true,
+        });
+        assert_eq!(Lang::Zh.status(in_call), "通话中");
+        assert_eq!(Lang::En.status(in_call), "in a call");
+        assert_eq!(Lang::Zh.status(ShownStatus::Ended), "已结束");
     }
 }

@@ -41,6 +41,17 @@ pub struct Form {
     pub ice_pass: String,
 }
 
+/// What building the window's frames cost over a stretch of time.
+#[derive(Debug, Default)]
+struct FrameTimes {
+    /// Frames built.
+    frames: u64,
+    /// Time spent building them.
+    sum: std::time::Duration,
+    /// The slowest one.
+    worst: std::time::Duration,
+}
+
 /// A session started by Connect.
 struct Running {
     view: Arc<LiveView>,
@@ -65,9 +76,9 @@ pub struct RoompeerApp {
     shown: LiveState,
     /// When Connect was pressed, until the first remote picture is on screen.
     connect_pressed: Option<std::time::Instant>,
-    /// Time spent building frames (count, sum, worst) since `frame_times_since`; logged every
+    /// Time spent building frames since `frame_times_since`; logged every
     /// 10 s, so a tester sees what the window costs during a call.
-    frame_times: (u64, std::time::Duration, std::time::Duration),
+    frame_times: FrameTimes,
     frame_times_since: std::time::Instant,
     /// The window's language.
     pub lang: Lang,
@@ -211,8 +222,18 @@ impl RoompeerApp {
         cli: Cli,
         runtime: tokio::runtime::Handle,
     ) -> Self {
+        Self::create_with_store(cc, cli, runtime, SettingsStore::default_location())
+    }
+
+    /// As [`RoompeerApp::create`], with the settings kept in `store`.
+    pub fn create_with_store(
+        cc: &eframe::CreationContext<'_>,
+        cli: Cli,
+        runtime: tokio::runtime::Handle,
+        store: Option<SettingsStore>,
+    ) -> Self {
         fonts::install_cjk_font(&cc.egui_ctx);
-        Self::new(cli, runtime)
+        Self::with_store(cli, runtime, store)
     }
 
     /// The session's state as last shown.
@@ -379,7 +400,7 @@ impl RoompeerApp {
                 Some(_) => self.shown.status,
                 None => ShownStatus::NotConnected,
             };
-            let status = t(status.english());
+            let status = lang.status(status);
             ui.label(format!("{}: {status}", t("State")));
             ui.separator();
             let label = ui.label(t("Language"));
@@ -524,17 +545,18 @@ impl eframe::App for RoompeerApp {
                 .request_repaint_after(std::time::Duration::from_millis(33));
         }
         let spent = started.elapsed();
-        let (n, sum, worst) = &mut self.frame_times;
-        *n += 1;
-        *sum += spent;
-        *worst = (*worst).max(spent);
+        let t = &mut self.frame_times;
+        t.frames += 1;
+        t.sum += spent;
+        t.worst = t.worst.max(spent);
         if self.frame_times_since.elapsed() >= std::time::Duration::from_secs(10) {
-            let (n, sum, worst) = std::mem::take(&mut self.frame_times);
+            let t = std::mem::take(&mut self.frame_times);
             tracing::info!(
-                "window: {n} frames in {:.0} s, built in {:.2} ms on average, {:.2} ms at worst",
+                "window: {} frames in {:.0} s, built in {:.2} ms on average, {:.2} ms at worst",
+                t.frames,
                 self.frame_times_since.elapsed().as_secs_f64(),
-                sum.as_secs_f64() * 1000.0 / n as f64,
-                worst.as_secs_f64() * 1000.0
+                t.sum.as_secs_f64() * 1000.0 / t.frames as f64,
+                t.worst.as_secs_f64() * 1000.0
             );
             self.frame_times_since = std::time::Instant::now();
         }

@@ -1,16 +1,18 @@
 //! The socket.io connection: one websocket, Engine.IO v3 or v4, pings, and the namespace join.
 //!
-//! A small task owns the socket; the rest of the program sees only [`Signaling`] (send) and a
-//! stream of [`TransportEvent`]s (receive), whichever protocol the server speaks.
+//! A small task owns the socket and feeds its frames to the sans-I/O [`EioSession`], which
+//! holds the protocol (pings, liveness, the namespace join); the rest of the program sees only
+//! [`Signaling`] (send) and a stream of [`TransportEvent`]s (receive), whichever protocol the
+//! server speaks.
 
-use super::engineio::{self, EioVersion, Handshake};
-use super::socketio;
+use super::eio_session::{EioSession, Output, SessionEnd};
+use super::engineio::EioVersion;
 use crate::tls::{self, RefusedCertificate, TrustMode};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, sleep_until, timeout};
+use tokio::time::{sleep_until, timeout};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 /// Where and how to connect.
@@ -236,61 +238,34 @@ async fn open_session(
         );
     }
 
-    let handshake = match timeout(opts.connect_timeout, next_packet(&mut ws)).await {
-        Ok(Ok(engineio::Packet::Open(h))) => h,
-        Ok(Ok(other)) => {
-            return Err(ConnectError::Signaling(format!(
-                "expected an Engine.IO handshake, got {other:?}"
-            )));
-        }
-        Ok(Err(e)) => return Err(ConnectError::Signaling(e)),
-        Err(_) => {
-            return Err(ConnectError::Signaling(
-                "no Engine.IO handshake from the server".into(),
-            ));
-        }
-    };
-    let eio = handshake.version();
-    if let Some(forced) = opts.eio
-        && forced != eio
-    {
-        return Err(ConnectError::Signaling(format!(
-            "--eio {} was given but the server speaks Engine.IO {} ({})",
-            forced.query_value(),
-            eio.query_value(),
-            if eio == EioVersion::V3 {
-                "socket.io 2.x"
-            } else {
-                "socket.io 3.x/4.x"
-            }
-        )));
-    }
-    tracing::info!(?eio, sid = %handshake.sid, "Engine.IO session open");
-
-    // Join namespace `/`: v4 asks and gets its socket id back; v3 is joined by the server.
-    if eio == EioVersion::V4 {
-        send_sio(
-            &mut ws,
-            &socketio::Packet::Connect {
-                nsp: "/".into(),
-                payload: None,
-            },
-        )
-        .await
-        .map_err(ConnectError::Signaling)?;
-    }
+    // The session opens: handshake, version check, the namespace join. Events that come
+    // before the join are handed on after it, in order.
+    let mut session = EioSession::new(std::time::Instant::now(), opts.eio, opts.connect_timeout);
     let mut early = Vec::new();
-    let socket_id = match timeout(
-        opts.connect_timeout,
-        wait_connected(&mut ws, &handshake, &mut early),
-    )
-    .await
-    {
-        Ok(r) => r.map_err(ConnectError::Signaling)?,
-        Err(_) => {
-            return Err(ConnectError::Signaling(
-                "the server never confirmed the socket.io connection".into(),
-            ));
+    let (socket_id, eio) = 'opening: loop {
+        while let Some(output) = session.poll_output() {
+            match output {
+                Output::Send(frame) => ws.send(Message::text(frame)).await.map_err(|e| {
+                    ConnectError::Signaling(format!("cannot send to the signaling server: {e}"))
+                })?,
+                Output::Event { name, args } => early.push(TransportEvent::Event { name, args }),
+                Output::Connected { socket_id, eio } => break 'opening (socket_id, eio),
+                Output::Closed(why) => return Err(ConnectError::Signaling(why.to_string())),
+            }
+        }
+        let wake = session.poll_timeout();
+        tokio::select! {
+            frame = ws.next() => match frame {
+                None | Some(Ok(Message::Close(_))) => {
+                    return Err(ConnectError::Signaling("the server closed the connection".into()));
+                }
+                Some(Err(e)) => {
+                    return Err(ConnectError::Signaling(format!("signaling connection failed: {e}")));
+                }
+                Some(Ok(Message::Text(t))) => session.handle_frame(std::time::Instant::now(), t.as_str()),
+                Some(Ok(_)) => {}
+            },
+            _ = sleep_until_opt(wake) => session.handle_timeout(std::time::Instant::now()),
         }
     };
     tracing::info!(%socket_id, "socket.io connected");
@@ -300,7 +275,7 @@ async fn open_session(
     for e in early {
         let _ = evt_tx.send(e);
     }
-    tokio::spawn(run_connection(ws, handshake, cmd_rx, evt_tx));
+    tokio::spawn(run_connection(ws, session, cmd_rx, evt_tx));
     Ok((
         Signaling {
             commands: cmd_tx,
@@ -311,151 +286,54 @@ async fn open_session(
     ))
 }
 
-async fn next_packet(ws: &mut Ws) -> Result<engineio::Packet, String> {
-    loop {
-        match ws.next().await {
-            None => return Err("the server closed the connection".into()),
-            Some(Err(e)) => return Err(format!("signaling connection failed: {e}")),
-            Some(Ok(Message::Text(t))) => {
-                return engineio::Packet::parse(t.as_str()).map_err(|e| e.to_string());
-            }
-            Some(Ok(Message::Close(_))) => return Err("the server closed the connection".into()),
-            Some(Ok(_)) => continue,
-        }
+async fn sleep_until_opt(deadline: Option<std::time::Instant>) {
+    match deadline {
+        Some(d) => sleep_until(d.into()).await,
+        None => std::future::pending().await,
     }
 }
 
-async fn send_sio(ws: &mut Ws, packet: &socketio::Packet) -> Result<(), String> {
-    let frame = engineio::Packet::Message(packet.encode()).encode();
-    ws.send(Message::text(frame))
-        .await
-        .map_err(|e| format!("cannot send to the signaling server: {e}"))
-}
-
-/// Waits for the namespace `/` connect; events that come first are kept.
-async fn wait_connected(
-    ws: &mut Ws,
-    handshake: &Handshake,
-    early: &mut Vec<TransportEvent>,
-) -> Result<String, String> {
-    loop {
-        match next_packet(ws).await? {
-            engineio::Packet::Message(m) => match socketio::Packet::parse(&m) {
-                Ok(socketio::Packet::Connect { nsp, payload }) if nsp == "/" => {
-                    let sid = payload
-                        .as_ref()
-                        .and_then(|p| p.get("sid"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                        // socket.io 2.x: the socket id of namespace `/` is the Engine.IO sid.
-                        .unwrap_or_else(|| handshake.sid.clone());
-                    return Ok(sid);
-                }
-                Ok(socketio::Packet::ConnectError { message, .. }) => {
-                    return Err(format!(
-                        "the server refused the socket.io connection: {message}"
-                    ));
-                }
-                Ok(socketio::Packet::Event { name, args, .. }) => {
-                    early.push(TransportEvent::Event { name, args })
-                }
-                Ok(other) => tracing::debug!(?other, "ignored before connect"),
-                Err(e) => tracing::warn!("ignoring a malformed socket.io packet: {e}"),
-            },
-            engineio::Packet::Ping(d) => {
-                ws.send(Message::text(engineio::Packet::Pong(d).encode()))
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            engineio::Packet::Close => return Err("the server closed the connection".into()),
-            _ => {}
-        }
-    }
-}
-
-/// The connection task: relays commands and events and keeps the session alive.
+/// The connection task: moves frames between the websocket and the session, and commands and
+/// events between the session and the rest of roompeer.
 async fn run_connection(
     mut ws: Ws,
-    handshake: Handshake,
+    mut session: EioSession,
     mut commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::UnboundedSender<TransportEvent>,
 ) {
-    let eio = handshake.version();
-    let interval = Duration::from_millis(handshake.ping_interval.max(100));
-    let ping_timeout = Duration::from_millis(handshake.ping_timeout.max(100));
-    // v3: we ping every interval and expect a pong within the timeout.
-    // v4: the server pings; silence for interval + timeout means the connection is dead.
-    let mut next_ping = Instant::now() + interval;
-    let mut pong_deadline: Option<Instant> = None;
-    let mut liveness_deadline = Instant::now() + handshake.liveness_window();
-
-    let reason = loop {
-        let wake = match eio {
-            EioVersion::V3 => pong_deadline.map_or(next_ping, |d| d.min(next_ping)),
-            EioVersion::V4 => liveness_deadline,
-        };
+    let reason = 'connection: loop {
+        while let Some(output) = session.poll_output() {
+            match output {
+                Output::Send(frame) => {
+                    if let Err(e) = ws.send(Message::text(frame)).await {
+                        break 'connection format!("signaling connection lost: {e}");
+                    }
+                }
+                Output::Event { name, args } => {
+                    let _ = events.send(TransportEvent::Event { name, args });
+                }
+                Output::Connected { .. } => {}
+                Output::Closed(why) => {
+                    if why == SessionEnd::ClosedByUs {
+                        let _ = ws.close(None).await;
+                    }
+                    break 'connection why.to_string();
+                }
+            }
+        }
+        let wake = session.poll_timeout();
         tokio::select! {
-            cmd = commands.recv() => match cmd {
-                Some(Command::Emit(name, args)) => {
-                    let packet = socketio::Packet::Event { nsp: "/".into(), name, args };
-                    if let Err(e) = send_sio(&mut ws, &packet).await {
-                        break e;
-                    }
-                }
-                Some(Command::Close) | None => {
-                    let _ = send_sio(&mut ws, &socketio::Packet::Disconnect { nsp: "/".into() }).await;
-                    let _ = ws.send(Message::text(engineio::Packet::Close.encode())).await;
-                    let _ = ws.close(None).await;
-                    break "closed by roompeer".to_owned();
-                }
+            command = commands.recv() => match command {
+                Some(Command::Emit(name, args)) => session.emit(name, args),
+                Some(Command::Close) | None => session.close(),
             },
-            frame = ws.next() => {
-                let text = match frame {
-                    None => break "the server closed the connection".to_owned(),
-                    Some(Err(e)) => break format!("signaling connection lost: {e}"),
-                    Some(Ok(Message::Text(t))) => t,
-                    Some(Ok(Message::Close(_))) => break "the server closed the connection".to_owned(),
-                    Some(Ok(_)) => continue,
-                };
-                liveness_deadline = Instant::now() + handshake.liveness_window();
-                match engineio::Packet::parse(text.as_str()) {
-                    Ok(engineio::Packet::Ping(d)) => {
-                        if ws.send(Message::text(engineio::Packet::Pong(d).encode())).await.is_err() {
-                            break "signaling connection lost while answering a ping".to_owned();
-                        }
-                    }
-                    Ok(engineio::Packet::Pong(_)) => pong_deadline = None,
-                    Ok(engineio::Packet::Close) => break "the server closed the session".to_owned(),
-                    Ok(engineio::Packet::Message(m)) => match socketio::Packet::parse(&m) {
-                        Ok(socketio::Packet::Event { name, args, .. }) => {
-                            let _ = events.send(TransportEvent::Event { name, args });
-                        }
-                        Ok(socketio::Packet::Disconnect { .. }) => break "the server disconnected this socket".to_owned(),
-                        Ok(other) => tracing::debug!(?other, "ignored socket.io packet"),
-                        Err(e) => tracing::warn!("ignoring a malformed socket.io packet: {e}"),
-                    },
-                    Ok(other) => tracing::debug!(?other, "ignored Engine.IO packet"),
-                    Err(e) => tracing::warn!("ignoring a malformed Engine.IO frame: {e}"),
-                }
-            }
-            _ = sleep_until(wake) => {
-                let now = Instant::now();
-                match eio {
-                    EioVersion::V4 => break "the server stopped pinging (connection dead)".to_owned(),
-                    EioVersion::V3 => {
-                        if pong_deadline.is_some_and(|d| now >= d) {
-                            break "the server did not answer our ping (connection dead)".to_owned();
-                        }
-                        if now >= next_ping {
-                            if ws.send(Message::text(engineio::Packet::Ping(String::new()).encode())).await.is_err() {
-                                break "signaling connection lost while pinging".to_owned();
-                            }
-                            next_ping = now + interval;
-                            pong_deadline = Some(now + ping_timeout);
-                        }
-                    }
-                }
-            }
+            frame = ws.next() => match frame {
+                None | Some(Ok(Message::Close(_))) => break "the server closed the connection".to_owned(),
+                Some(Err(e)) => break format!("signaling connection lost: {e}"),
+                Some(Ok(Message::Text(t))) => session.handle_frame(std::time::Instant::now(), t.as_str()),
+                Some(Ok(_)) => {}
+            },
+            _ = sleep_until_opt(wake) => session.handle_timeout(std::time::Instant::now()),
         }
     };
     tracing::info!(%reason, "signaling connection ended");

@@ -17,7 +17,7 @@ use rustls::pki_types::CertificateDer;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use verifiers::{InsecureVerifier, PinnedVerifier, RecordingVerifier};
+use verifiers::{Check, Verifier};
 
 /// How the server's certificate is to be trusted.
 #[derive(Debug, Clone, Default)]
@@ -202,16 +202,20 @@ pub fn client_config(
                 path: PathBuf::from("system roots"),
                 reason: e.to_string(),
             })?;
-            Arc::new(RecordingVerifier { inner, refused })
+            Arc::new(Verifier {
+                check: Check::WebPki(inner),
+                refused,
+            })
         }
-        TrustMode::Pinned(path) => Arc::new(PinnedVerifier::new(
+        TrustMode::Pinned(path) => Arc::new(Verifier::pinned(
             read_certificate(path)?,
             path,
             provider.signature_verification_algorithms,
             refused,
         )?),
-        TrustMode::Insecure => Arc::new(InsecureVerifier {
-            algorithms: provider.signature_verification_algorithms,
+        TrustMode::Insecure => Arc::new(Verifier {
+            check: Check::Insecure(provider.signature_verification_algorithms),
+            refused,
         }),
     };
     let config = builder

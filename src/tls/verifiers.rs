@@ -1,4 +1,5 @@
-//! The certificate verifiers behind the trust modes.
+//! The certificate verifier behind the trust modes: one rustls verifier whose check is
+//! path validation (system roots, an extra CA), one pinned certificate, or — loudly — none.
 
 use super::{RefusedCertificate, TrustError, fingerprint};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -8,14 +9,59 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use std::path::Path;
 use std::sync::Arc;
 
-/// Normal WebPKI verification that remembers a refused certificate.
+/// How a server's certificate and handshake signatures are checked.
 #[derive(Debug)]
-pub(super) struct RecordingVerifier {
-    pub(super) inner: Arc<rustls::client::WebPkiServerVerifier>,
+pub(super) enum Check {
+    /// Path validation against roots (the system's, plus an extra CA).
+    WebPki(Arc<rustls::client::WebPkiServerVerifier>),
+    /// Exactly one certificate, whose key checks the handshake signatures.
+    Pinned(Pin),
+    /// Anything, signatures included (`--insecure`).
+    Insecure(WebPkiSupportedAlgorithms),
+}
+
+/// The verifier of every trust mode; it remembers a refused certificate, so the user can be
+/// told how to trust it.
+#[derive(Debug)]
+pub(super) struct Verifier {
+    pub(super) check: Check,
     pub(super) refused: RefusedCertificate,
 }
 
-impl ServerCertVerifier for RecordingVerifier {
+impl Verifier {
+    /// A verifier that trusts only `pinned` (read from `path`).
+    pub(super) fn pinned(
+        pinned: CertificateDer<'static>,
+        path: &Path,
+        algorithms: WebPkiSupportedAlgorithms,
+        refused: RefusedCertificate,
+    ) -> Result<Self, TrustError> {
+        Ok(Self {
+            check: Check::Pinned(Pin::new(pinned, path, algorithms)?),
+            refused,
+        })
+    }
+
+    fn verify_signature(
+        &self,
+        tls13: bool,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        match &self.check {
+            Check::WebPki(inner) if tls13 => inner.verify_tls13_signature(message, cert, dss),
+            Check::WebPki(inner) => inner.verify_tls12_signature(message, cert, dss),
+            Check::Pinned(pin) => {
+                pin.check_same(cert)?;
+                pin.verify_signature(message, dss)
+            }
+            Check::Insecure(_) => Ok(HandshakeSignatureValid::assertion()),
+        }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -24,9 +70,23 @@ impl ServerCertVerifier for RecordingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .inspect_err(|_| self.refused.remember(end_entity))
+        let checked = match &self.check {
+            Check::WebPki(inner) => {
+                inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            Check::Pinned(pin) => pin
+                .check_same(end_entity)
+                .map(|()| ServerCertVerified::assertion()),
+            Check::Insecure(_) => {
+                tracing::warn!(
+                    "--insecure: accepting the certificate of {} (SHA-256 {}) WITHOUT verification; anyone on the path can read and change this signaling",
+                    server_name.to_str(),
+                    fingerprint(end_entity)
+                );
+                Ok(ServerCertVerified::assertion())
+            }
+        };
+        checked.inspect_err(|_| self.refused.remember(end_entity))
     }
 
     fn verify_tls12_signature(
@@ -35,7 +95,7 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        self.verify_signature(false, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -44,11 +104,15 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        self.verify_signature(true, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        match &self.check {
+            Check::WebPki(inner) => inner.supported_verify_schemes(),
+            Check::Pinned(pin) => pin.supported_verify_schemes(),
+            Check::Insecure(algorithms) => algorithms.supported_schemes(),
+        }
     }
 }
 
@@ -60,21 +124,19 @@ enum PinnedKey {
     Other(SubjectPublicKeyInfoDer<'static>),
 }
 
-/// Trusts exactly one certificate and checks handshake signatures with its key.
+/// One trusted certificate, whose key checks handshake signatures.
 #[derive(Debug)]
-pub(super) struct PinnedVerifier {
+pub(super) struct Pin {
     pinned: CertificateDer<'static>,
     key: PinnedKey,
     algorithms: WebPkiSupportedAlgorithms,
-    refused: RefusedCertificate,
 }
 
-impl PinnedVerifier {
-    pub(super) fn new(
+impl Pin {
+    fn new(
         pinned: CertificateDer<'static>,
         path: &Path,
         algorithms: WebPkiSupportedAlgorithms,
-        refused: RefusedCertificate,
     ) -> Result<Self, TrustError> {
         use rsa::pkcs8::DecodePublicKey;
         let bad = |reason: String| TrustError::BadPin {
@@ -97,8 +159,21 @@ impl PinnedVerifier {
             pinned,
             key,
             algorithms,
-            refused,
         })
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        match self.key {
+            PinnedKey::Rsa(_) => vec![
+                SignatureScheme::RSA_PSS_SHA256,
+                SignatureScheme::RSA_PSS_SHA384,
+                SignatureScheme::RSA_PSS_SHA512,
+                SignatureScheme::RSA_PKCS1_SHA256,
+                SignatureScheme::RSA_PKCS1_SHA384,
+                SignatureScheme::RSA_PKCS1_SHA512,
+            ],
+            PinnedKey::Other(_) => self.algorithms.supported_schemes(),
+        }
     }
 
     fn verify_signature(
@@ -167,61 +242,7 @@ where
     })
 }
 
-impl ServerCertVerifier for PinnedVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.pinned.as_ref() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            self.refused.remember(end_entity);
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::ApplicationVerificationFailure,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.check_same(cert)?;
-        self.verify_signature(message, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.check_same(cert)?;
-        self.verify_signature(message, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        match self.key {
-            PinnedKey::Rsa(_) => vec![
-                SignatureScheme::RSA_PSS_SHA256,
-                SignatureScheme::RSA_PSS_SHA384,
-                SignatureScheme::RSA_PSS_SHA512,
-                SignatureScheme::RSA_PKCS1_SHA256,
-                SignatureScheme::RSA_PKCS1_SHA384,
-                SignatureScheme::RSA_PKCS1_SHA512,
-            ],
-            PinnedKey::Other(_) => self.algorithms.supported_schemes(),
-        }
-    }
-}
-
-impl PinnedVerifier {
+impl Pin {
     /// The signature must come from the pinned certificate, whatever rustls passes in.
     fn check_same(&self, cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
         if cert.as_ref() == self.pinned.as_ref() {
@@ -231,52 +252,6 @@ impl PinnedVerifier {
                 CertificateError::ApplicationVerificationFailure,
             ))
         }
-    }
-}
-
-/// Accepts any certificate and any signature (`--insecure`).
-#[derive(Debug)]
-pub(super) struct InsecureVerifier {
-    pub(super) algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for InsecureVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        tracing::warn!(
-            "--insecure: accepting the certificate of {} (SHA-256 {}) WITHOUT verification; anyone on the path can read and change this signaling",
-            server_name.to_str(),
-            fingerprint(end_entity)
-        );
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &CertificateDer<'_>,
-        _dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
     }
 }
 

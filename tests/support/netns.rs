@@ -37,6 +37,27 @@ impl Netns {
         Netns { name }
     }
 
+    /// Runs `f` on a thread of this process that has entered the namespace (a network
+    /// namespace is per thread on Linux): what it starts, threads and sockets, is inside too.
+    /// A panic in `f` is this caller's panic.
+    pub fn run_on_thread_inside<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        use std::os::fd::AsRawFd;
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::scope(|scope| {
+            let thread = scope.spawn(|| {
+                let ns = std::fs::File::open(&path)
+                    .unwrap_or_else(|e| panic!("cannot open {path}: {e}"));
+                // SAFETY: setns moves only this thread into the namespace the open file names.
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                f()
+            });
+            thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
     /// A command that runs inside the namespace.
     pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut c = Command::new("ip");

@@ -215,3 +215,121 @@ pub fn stay_while_guests_come_and_go(name: &str, guests: u16, hold: &str) -> Val
     assert_eq!(s.code, 0, "{}", s.stderr);
     s.report
 }
+
+/// Two roompeers in one room: `a` (`--id 1`) joins first and offers, `b` (`--id 2`) answers.
+pub struct Pair {
+    /// The offerer.
+    pub a: Peer,
+    /// The answerer.
+    pub b: Peer,
+}
+
+impl Pair {
+    /// Starts `a` with `common` and `a_extra` and waits until it is in the room, then starts `b`
+    /// with `common` and `b_extra`. `--id 1`/`--id 2` are added unless the extras give an id.
+    pub fn start(
+        ns: &Netns,
+        dir: &Path,
+        common: &[&str],
+        a_extra: &[&str],
+        b_extra: &[&str],
+    ) -> Pair {
+        fn with_id<'a>(common: &[&'a str], extra: &[&'a str], id: &'a str) -> Vec<&'a str> {
+            let mut args = [common, extra].concat();
+            if !extra.contains(&"--id") {
+                args.extend(["--id", id]);
+            }
+            args
+        }
+        let a = Peer::start(ns, dir, "a", &with_id(common, a_extra, "1")).joined();
+        let b = Peer::start(ns, dir, "b", &with_id(common, b_extra, "2"));
+        Pair { a, b }
+    }
+
+    /// Waits until both sides' calls are connected.
+    pub fn connected(self) -> Pair {
+        self.b.wait_event("call_connected", Duration::from_secs(20));
+        self.a.wait_event("call_connected", Duration::from_secs(20));
+        self
+    }
+
+    /// Waits for both to exit; both must have exited 0.
+    pub fn finish_ok(self) -> (Finished, Finished) {
+        let (a, b) = (self.a.finish(), self.b.finish());
+        assert_eq!(a.code, 0, "a: {}", a.stderr);
+        assert_eq!(b.code, 0, "b: {}", b.stderr);
+        (a, b)
+    }
+}
+
+/// What one side of a good roompeer call must show.
+#[derive(Debug, Clone, Copy)]
+pub struct GoodSide {
+    /// Offerer or answerer.
+    pub role: roompeer::call::Role,
+    /// The other side's `--id`, read from its picture.
+    pub peer_id: u16,
+    /// The other side's tone.
+    pub peer_hz: f64,
+    /// The video codec both ways.
+    pub codec: &'static str,
+    /// At least this many frames decoded.
+    pub min_frames: u64,
+}
+
+/// Checks one side of a good call: it decoded the other's picture and tone, in order, over a
+/// direct path, and the other side's reports acknowledge its media.
+pub fn assert_good_side(f: &Finished, expect: GoodSide) {
+    let r = &f.typed;
+    let json = &f.report;
+    assert_eq!(r.outcome, roompeer::report::Outcome::Ok, "{json:#}");
+    assert_eq!(r.exit_code, 0);
+    let call = &r.calls[0];
+    assert_eq!(call.role, expect.role, "{json:#}");
+    let pair = r.last_call.selected_pair.as_ref().expect("a selected pair");
+    assert_eq!(pair.local_type, "host");
+    let (video, audio) = (&r.last_call.video, &r.last_call.audio);
+    assert_eq!(video.codec.as_deref(), Some(expect.codec));
+    assert_eq!(video.received_codec.as_deref(), Some(expect.codec));
+    assert_eq!(video.decode_errors, 0, "{json:#}");
+    assert_eq!(audio.codec.as_deref(), Some("opus"));
+    assert_eq!(
+        video.peer_sender_id,
+        Some(expect.peer_id),
+        "reads the other side's id"
+    );
+    assert!(
+        video.decoded_frames >= expect.min_frames,
+        "decoded only {} frames: {json:#}",
+        video.decoded_frames
+    );
+    assert_eq!(
+        video.stamped_frames, video.decoded_frames,
+        "every frame's stamp is readable"
+    );
+    assert_eq!(video.counter_reversals, 0, "counters arrive in order");
+    assert!(video.counter_gaps <= 2, "{json:#}");
+    let hz = audio.dominant_hz.expect("a tone was heard");
+    assert!(
+        (hz - expect.peer_hz).abs() <= 2.0,
+        "heard {hz} Hz, expected {}",
+        expect.peer_hz
+    );
+    assert!(
+        video.peer_received_packets > 0,
+        "the peer's reports acknowledge our video"
+    );
+    assert!(
+        audio.peer_received_packets > 0,
+        "the peer's reports acknowledge our audio"
+    );
+    let t = &r.last_call.timings_ms;
+    for (key, value) in [
+        ("joined", t.joined),
+        ("peer_joined", t.peer_joined),
+        ("ice_connected", t.ice_connected),
+        ("first_remote_frame", t.first_remote_frame),
+    ] {
+        assert!(value.is_some(), "timing {key} missing: {json:#}");
+    }
+}

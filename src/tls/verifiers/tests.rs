@@ -39,7 +39,7 @@ fn a_pin_checks_the_certificate_and_the_handshake_signature_of_a_1024_bit_seed_k
     assert_eq!(x509.version().0, 0, "X.509 v1 like the seed's");
 
     let provider = provider();
-    let verifier = PinnedVerifier::new(
+    let verifier = Verifier::pinned(
         cert.clone(),
         Path::new("pinned.crt"),
         provider.signature_verification_algorithms,
@@ -59,7 +59,10 @@ fn a_pin_checks_the_certificate_and_the_handshake_signature_of_a_1024_bit_seed_k
     );
 
     let msg = b"TLS 1.3, server CertificateVerify";
-    let PinnedKey::Rsa(public) = &verifier.key else {
+    let Check::Pinned(pin) = &verifier.check else {
+        panic!("a pin")
+    };
+    let PinnedKey::Rsa(public) = &pin.key else {
         panic!("an RSA pin")
     };
     let pss = SignatureScheme::RSA_PSS_SHA256;
@@ -101,8 +104,8 @@ fn a_pin_checks_the_certificate_and_the_handshake_signature_of_a_1024_bit_seed_k
         &sig
     ));
     // A signature is only taken from the pinned certificate.
-    assert!(verifier.check_same(&cert).is_ok());
-    assert!(verifier.check_same(&other_cert).is_err());
+    assert!(pin.check_same(&cert).is_ok());
+    assert!(pin.check_same(&other_cert).is_err());
     let _ = std::fs::remove_dir_all(base);
 }
 
