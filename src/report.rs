@@ -75,6 +75,41 @@ impl Outcome {
     }
 }
 
+/// A distribution in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Percentiles {
+    /// The median.
+    pub p50: f64,
+    /// The 95th percentile.
+    pub p95: f64,
+    /// The largest.
+    pub max: f64,
+    /// How many values.
+    pub samples: u64,
+}
+
+impl Percentiles {
+    /// The distribution of `values`, if there are any.
+    pub fn of(values: &[u32]) -> Option<Self> {
+        if values.is_empty() {
+            return None;
+        }
+        let mut sorted = values.to_vec();
+        sorted.sort_unstable();
+        // Nearest rank.
+        let rank = |p: f64| {
+            let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+            f64::from(sorted[i])
+        };
+        Some(Self {
+            p50: rank(0.50),
+            p95: rank(0.95),
+            max: f64::from(sorted[sorted.len() - 1]),
+            samples: sorted.len() as u64,
+        })
+    }
+}
+
 /// One TURN server's answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TurnReport {
@@ -137,6 +172,27 @@ pub struct VideoReport {
     pub encoder_kbps_min: u64,
     /// Mean delay from the sender's stamp to decoding (both clocks on this machine).
     pub mean_latency_ms: Option<f64>,
+    /// Capture-to-decode delay of every stamped frame, read from the stamp (sender's clock),
+    /// over the whole call; absent when no frame carried a stamp of ours.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<Percentiles>,
+    /// The mean time a frame waited in the jitter buffer, from the arrival of its last packet
+    /// to its release to the decoder (comparable with Chromium's
+    /// `jitterBufferDelay / jitterBufferEmittedCount`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_buffer_ms: Option<f64>,
+    /// The jitter buffer's target delay at the end of the call, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_target_ms: Option<f64>,
+    /// Video packets NACKed, recovered by retransmission, and given up on.
+    #[serde(default)]
+    pub nacked_packets: u64,
+    /// Of the NACKed packets, those a retransmission brought.
+    #[serde(default)]
+    pub recovered_packets: u64,
+    /// Packets given up on (their frames cost a keyframe).
+    #[serde(default)]
+    pub lost_packets: u64,
     /// Frames the decoder rejected.
     pub decode_errors: u64,
     /// Keyframe requests we sent.
@@ -307,6 +363,16 @@ mod tests {
             assert_eq!(outcome.exit_code(), code, "{name}");
         }
         assert!(proc_status_kib("VmRSS").is_some_and(|k| k > 0));
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        assert_eq!(Percentiles::of(&[]), None);
+        let p = Percentiles::of(&[5]).unwrap();
+        assert_eq!((p.p50, p.p95, p.max, p.samples), (5.0, 5.0, 5.0, 1));
+        let values: Vec<u32> = (1..=100).rev().collect();
+        let p = Percentiles::of(&values).unwrap();
+        assert_eq!((p.p50, p.p95, p.max, p.samples), (50.0, 95.0, 100.0, 100));
     }
 
     #[test]

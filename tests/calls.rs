@@ -60,6 +60,15 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
     };
     assert_good_side(&fa, side(Role::Offerer, 202, 660.0));
     assert_good_side(&fb, side(Role::Answerer, 101, 440.0));
+    for (name, f) in [("offerer", &fa), ("answerer", &fb)] {
+        let v = &f.typed.last_call.video;
+        if let (Some(l), Some(jb)) = (v.latency_ms, v.jitter_buffer_ms) {
+            println!(
+                "FIGURE call via {kind:?} {codec} {name}: capture to decode p50 {} ms, p95 {} ms; jitter buffer {jb:.1} ms",
+                l.p50, l.p95
+            );
+        }
+    }
     assert_eq!(fa.report["eio"], expect_eio);
     assert_eq!(fb.report["eio"], expect_eio);
     // The offerer's recording holds the SDP pair, candidates and decoded media.

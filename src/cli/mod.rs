@@ -8,6 +8,7 @@ use values::{parse_eio, parse_lang, seconds};
 use crate::call::RoomSettings;
 use crate::config::FileConfig;
 use crate::media::controls::{AudioIn, AudioOut, Devices, MediaControls, VideoIn};
+use crate::media::jitter::JitterTarget;
 use crate::media::processing::Switches;
 use crate::media::video::VideoCodec;
 use crate::peer::PeerSettings;
@@ -132,9 +133,10 @@ pub struct Cli {
     #[arg(long, value_name = "KBPS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(50..=20000))]
     pub video_kbps: u32,
 
-    /// Receive jitter buffer depth in ms: time for lost packets to be retransmitted (0: off).
-    #[arg(long, value_name = "MS", default_value_t = 150, value_parser = clap::value_parser!(u64).range(0..=2000))]
-    pub jitter_ms: u64,
+    /// Fix the video jitter buffer's target delay at MS (0: frames go on as soon as they are
+    /// complete). Unset, the target adapts to the measured jitter and retransmissions.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(0..=2000))]
+    pub jitter_ms: Option<u64>,
 
     /// Video codec: `h264` or `vp8`. Unset, roompeer offers H.264 then VP8, and as answerer
     /// takes the first of them in the offer.
@@ -388,7 +390,10 @@ impl Cli {
                 ice_servers,
                 relay_only: self.relay_only,
                 mdns: self.mdns,
-                jitter_depth: Duration::from_millis(self.jitter_ms),
+                jitter: match self.jitter_ms {
+                    Some(ms) => JitterTarget::Fixed(Duration::from_millis(ms)),
+                    None => JitterTarget::Adaptive,
+                },
                 video_codecs: match self.video_codec {
                     Some(c) => vec![c],
                     None => VideoCodec::ALL.to_vec(),

@@ -4,6 +4,7 @@
 pub mod controls;
 pub mod frame;
 pub mod h264;
+pub mod jitter;
 pub mod opus_codec;
 pub mod playout;
 pub mod processing;

@@ -7,8 +7,15 @@ use std::time::Duration;
 use webrtc::peer_connection::PeerConnection;
 
 /// Reads the estimate twice a second into `media.target_bitrate_bps`, which the video sender
-/// follows, until the call's media stops or its connection is gone.
-pub fn follow_estimate(pc: &Arc<dyn PeerConnection>, media: Arc<CallMedia>) {
+/// follows, and the round trip the peer's reports on our video (`ssrc`) give into
+/// `media.rtt_us`, which the jitter buffer's NACK timing follows; until the call's media stops
+/// or its connection is gone.
+pub fn follow_estimate(
+    pc: &Arc<dyn PeerConnection>,
+    media: Arc<CallMedia>,
+    reports: Arc<super::rtcp::ReceptionReports>,
+    ssrc: u32,
+) {
     let pc = Arc::downgrade(pc);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -26,6 +33,12 @@ pub fn follow_estimate(pc: &Arc<dyn PeerConnection>, media: Arc<CallMedia>) {
                 .map(|s| s.target_bitrate)
                 .fold(0.0, f64::max);
             tracing::debug!(target, "congestion control estimate");
+            if let Some(rtt) = reports.get(ssrc).rtt_ms {
+                media.rtt_us.store(
+                    (rtt * 1000.0).max(1.0) as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
             if target > 0.0 {
                 media
                     .target_bitrate_bps

@@ -7,9 +7,9 @@ use super::interfaces::host_addresses;
 use super::{PeerError, PeerSettings, rtcp};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Gcc;
-use rtc::interceptor::{JitterBufferBuilder, Slot};
+use rtc::interceptor::{NackResponderBuilder, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
-    CongestionFeedback, configure_congestion_control, configure_nack, configure_rtcp_reports,
+    CongestionFeedback, configure_congestion_control, configure_rtcp_reports,
     configure_simulcast_extension_headers,
 };
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodecParameters, RtpCodecKind};
@@ -91,7 +91,9 @@ pub(super) async fn build_connection(
     // of their receive-only TWCC, send-side congestion control: GCC on transport-wide feedback,
     // with a pacer. Its estimate reaches the encoder through `target_bitrate` (see
     // `start_media`). The TWCC recorder it adds serves the peer's estimator.
-    let registry = configure_nack(Registry::new(), &mut engine);
+    // NACKs are answered here (the responder resends from its buffer); they are asked for by
+    // the receive pipeline's jitter buffer the moment a hole shows, not on rtc's 100 ms tick.
+    let registry = Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().build());
     configure_simulcast_extension_headers(&mut engine)
         .map_err(err("cannot set up interceptors"))?;
     let registry = configure_rtcp_reports(registry);
@@ -101,21 +103,13 @@ pub(super) async fn build_connection(
         MIN_VIDEO_BPS + AUDIO_RESERVE_BPS,
         video_bps * 1.25 + AUDIO_RESERVE_BPS,
     );
-    let mut registry =
+    let registry =
         configure_congestion_control(registry, gcc, CongestionFeedback::Twcc, &mut engine)
             .map_err(err("cannot set up congestion control"))?
             .with(
                 Slot::from(rtcp::SLOT),
                 rtcp::KeyframeRequestForwarder::new(reports),
             );
-    if !settings.jitter_depth.is_zero() {
-        // Reorders packets and holds a gap open long enough for a NACKed packet to come back
-        // (NACK interval 100 ms + round trip), so one lost packet does not cost a keyframe.
-        let buffer = JitterBufferBuilder::new()
-            .with_depth(settings.jitter_depth)
-            .build();
-        registry = registry.with(Slot::JitterBuffer, buffer);
-    }
     let config = RTCConfigurationBuilder::new()
         // Twins first: a bridged url's stand-in must not get a STUN twin (its mapped address
         // would be the TCP connection's, useless for UDP).

@@ -74,8 +74,8 @@ pub struct PeerSettings {
     /// The local stand-ins for TCP and TLS TURN servers, started by the run
     /// ([`turn_stream::TurnBridges::start`]); empty until then.
     pub turn_bridges: Arc<turn_stream::TurnBridges>,
-    /// Playout delay of the receive jitter buffer; zero turns it off.
-    pub jitter_depth: std::time::Duration,
+    /// How long received video waits in the jitter buffer.
+    pub jitter: crate::media::jitter::JitterTarget,
     /// What to send.
     pub media: MediaSettings,
     /// The video codecs to negotiate, in order of preference (an offer lists them so; an
@@ -361,7 +361,12 @@ impl Peer {
             &self.settings.media,
             self.media.clone(),
         )?;
-        congestion::follow_estimate(&self.pc, self.media.clone());
+        congestion::follow_estimate(
+            &self.pc,
+            self.media.clone(),
+            self.reports.clone(),
+            video_ssrc,
+        );
         pipeline::start_audio_sender(
             self.audio.clone(),
             audio_ssrc,

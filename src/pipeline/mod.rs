@@ -23,6 +23,7 @@ pub use send_video::start_video_sender;
 
 use crate::media::controls::MediaControls;
 use crate::media::frame::I420Frame;
+use crate::media::jitter::JitterTarget;
 use crate::media::processing::RenderAnalyzer;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -121,6 +122,10 @@ pub struct CallMedia {
     pub observer: Option<Arc<dyn MediaObserver>>,
     /// Where the session hears of media events (for its event log).
     events: Option<tokio::sync::mpsc::UnboundedSender<MediaEvent>>,
+    /// How long received video waits in the jitter buffer.
+    pub jitter: JitterTarget,
+    /// The round trip to the peer, µs, from its reception reports (0: not measured yet).
+    pub rtt_us: AtomicU64,
     /// Sources, sinks, mute and processing.
     pub controls: Arc<MediaControls>,
     /// What the microphone's echo canceller must hear of what the speaker plays.
@@ -139,14 +144,24 @@ impl CallMedia {
         observer: Option<Arc<dyn MediaObserver>>,
         controls: Arc<MediaControls>,
         events: tokio::sync::mpsc::UnboundedSender<MediaEvent>,
+        jitter: JitterTarget,
     ) -> Arc<Self> {
         Arc::new(Self {
             record_dir,
             observer,
             events: Some(events),
+            jitter,
             controls,
             ..Default::default()
         })
+    }
+
+    /// The round trip to the peer, once measured.
+    pub fn rtt(&self) -> Option<std::time::Duration> {
+        match self.rtt_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(std::time::Duration::from_micros(us)),
+        }
     }
 
     /// Tells the session about a media event.

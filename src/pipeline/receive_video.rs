@@ -1,12 +1,17 @@
-//! Receiving video: frames assembled from RTP (asking for a keyframe after a loss), decoded on
-//! a thread of their own, measured (stamps, freezes), shown and recorded.
+//! Receiving video: packets through the adaptive jitter buffer (NACKs the moment a hole shows),
+//! frames assembled from them (asking for a keyframe after a loss), decoded on a thread of
+//! their own, measured (stamps, freezes), shown and recorded.
 
 use super::receive::next_packet;
 use super::{CallMedia, MediaEvent, unix_ms};
+use crate::media::jitter::{JitterBuffer, VideoPacket};
 use crate::media::record::Y4mWriter;
 use crate::media::testsrc::read_stamp;
 use crate::media::video::{Assembled, FrameAssembler, VideoCodec, VideoDecoder};
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
+    TransportLayerNack, nack_pairs_from_sequence_numbers,
+};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -31,43 +36,94 @@ pub(super) async fn receive_video(
         }
     }
     let mut assembler = FrameAssembler::new(codec);
+    let mut buffer = JitterBuffer::new(media.jitter);
     let mut last_request: Option<Instant> = None;
-    while let Some(packet) = next_packet(&track, &media).await {
-        let h = &packet.header;
-        media
-            .bytes_received
-            .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+    let mut ssrc = None;
+    loop {
+        let wake = buffer.next_deadline();
+        let packet = tokio::select! {
+            p = next_packet(&track, &media) => match p {
+                Some(p) => Some(p),
+                None => break,
+            },
+            _ = sleep_until_opt(wake) => None,
+        };
+        let now = Instant::now();
+        if let Some(packet) = packet {
+            let h = &packet.header;
+            ssrc = Some(h.ssrc);
+            media
+                .bytes_received
+                .fetch_add(packet.payload.len() as u64, Ordering::Relaxed);
+            buffer.push(
+                now,
+                VideoPacket {
+                    seq: h.sequence_number,
+                    timestamp: h.timestamp,
+                    marker: h.marker,
+                    payload: packet.payload,
+                },
+            );
+        }
+        if let Some(rtt) = media.rtt() {
+            buffer.set_rtt(rtt);
+        }
+        // A hole is asked for the moment it shows, not on a timer.
+        let nacks = buffer.take_nacks(now);
+        if let (false, Some(ssrc)) = (nacks.is_empty(), ssrc) {
+            let nack = TransportLayerNack {
+                sender_ssrc: 0,
+                media_ssrc: ssrc,
+                nacks: nack_pairs_from_sequence_numbers(&nacks),
+            };
+            if let Err(e) = track.write_rtcp(vec![Box::new(nack)]).await {
+                tracing::debug!("cannot send NACK: {e}");
+            }
+        }
         if media.decode_failed.swap(false, Ordering::Relaxed) {
             assembler.decoder_failed();
         }
-        match assembler.push(h.sequence_number, h.timestamp, h.marker, &packet.payload) {
-            Assembled::Pending => {
-                // An unanswered request is repeated once a second.
-                if last_request.is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {
-                    assembler.rerequest();
+        while let Some(p) = buffer.pop(now) {
+            match assembler.push(p.seq, p.timestamp, p.marker, &p.payload) {
+                Assembled::Pending => {
+                    // An unanswered request is repeated once a second.
+                    if last_request.is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {
+                        assembler.rerequest();
+                        last_request = None;
+                    }
+                }
+                Assembled::Frame(au) => {
                     last_request = None;
+                    if tx.try_send(au).is_err() {
+                        tracing::debug!("video decoder is behind; frame dropped");
+                    }
                 }
-            }
-            Assembled::Frame(au) => {
-                last_request = None;
-                if tx.try_send(au).is_err() {
-                    tracing::debug!("video decoder is behind; frame dropped");
-                }
-            }
-            Assembled::NeedKeyframe => {
-                last_request = Some(Instant::now());
-                if let Ok(mut r) = media.received.lock() {
-                    r.keyframe_requests_sent += 1;
-                }
-                let pli = PictureLossIndication {
-                    sender_ssrc: 0,
-                    media_ssrc: h.ssrc,
-                };
-                if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
-                    tracing::debug!("cannot send PLI: {e}");
+                Assembled::NeedKeyframe => {
+                    last_request = Some(Instant::now());
+                    if let Ok(mut r) = media.received.lock() {
+                        r.keyframe_requests_sent += 1;
+                    }
+                    let pli = PictureLossIndication {
+                        sender_ssrc: 0,
+                        media_ssrc: ssrc.unwrap_or_default(),
+                    };
+                    if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+                        tracing::debug!("cannot send PLI: {e}");
+                    }
                 }
             }
         }
+        if let Ok(mut r) = media.received.lock() {
+            r.jitter_buffer = buffer.stats();
+            r.jitter_target = buffer.target();
+        }
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d.into()).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -29,6 +29,12 @@ pub struct Received {
     pub longest_freeze_ms: u64,
     /// Sum of stamp-to-decode delays (sender clock), in ms.
     pub latency_sum_ms: u64,
+    /// Every stamped frame's stamp-to-decode delay, ms, in order.
+    pub latency_ms: Vec<u32>,
+    /// What the jitter buffer did.
+    pub jitter_buffer: crate::media::jitter::BufferStats,
+    /// The jitter buffer's target delay when last looked at.
+    pub jitter_target: std::time::Duration,
     /// Keyframe requests sent.
     pub keyframe_requests_sent: u64,
     /// Frames the decoder rejected.
@@ -60,6 +66,9 @@ pub enum MediaEvent {
         freeze_ms: u64,
     },
 }
+
+/// Latency samples kept: over 9 hours at 30 frames/s.
+const MAX_LATENCY_SAMPLES: usize = 1 << 20;
 
 /// A freeze this long or longer is told as [`MediaEvent::PictureBack`] when it ends.
 const TOLD_FREEZE_MS: u64 = 1000;
@@ -100,7 +109,12 @@ impl Received {
                 }
             }
             self.last_counter = Some(s.counter);
-            self.latency_sum_ms += now_unix_ms.saturating_sub(s.sent_ms);
+            let latency = now_unix_ms.saturating_sub(s.sent_ms);
+            self.latency_sum_ms += latency;
+            if self.latency_ms.len() < MAX_LATENCY_SAMPLES {
+                self.latency_ms
+                    .push(u32::try_from(latency).unwrap_or(u32::MAX));
+            }
         }
         event
     }
@@ -159,6 +173,7 @@ mod tests {
         assert_eq!((r.counter_gaps, r.counter_reversals), (1, 1));
         assert_eq!(r.longest_freeze_ms, 1200);
         assert_eq!(r.latency_sum_ms, 10 + 12 + 7 + 50);
+        assert_eq!(r.latency_ms, vec![10, 12, 7, 50]);
         assert_eq!(r.first_frame_at, Some(at(0)));
     }
 }

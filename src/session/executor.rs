@@ -363,6 +363,7 @@ impl Runner {
             observer,
             self.opts.peer.media.controls.clone(),
             self.media_events.0.clone(),
+            self.opts.peer.jitter,
         );
         let timings = Timings {
             joined: self.joined_at,

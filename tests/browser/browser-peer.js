@@ -74,7 +74,12 @@ async function stats(page) {
     });
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') {
-        Object.assign(out.video, { framesDecoded: s.framesDecoded, frameWidth: s.frameWidth, frameHeight: s.frameHeight, codec: codecs[s.codecId], packetsLost: s.packetsLost });
+        Object.assign(out.video, {
+          framesDecoded: s.framesDecoded, frameWidth: s.frameWidth, frameHeight: s.frameHeight, codec: codecs[s.codecId], packetsLost: s.packetsLost,
+          // The delay figures the benchmark compares roompeer's with.
+          jitterBufferDelay: s.jitterBufferDelay, jitterBufferEmittedCount: s.jitterBufferEmittedCount,
+          totalProcessingDelay: s.totalProcessingDelay, totalDecodeTime: s.totalDecodeTime,
+        });
       }
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
         Object.assign(out.audio, { packetsReceived: s.packetsReceived, totalAudioEnergy: s.totalAudioEnergy, codec: codecs[s.codecId] });
@@ -116,9 +121,24 @@ async function stats(page) {
     const remoteVideoAt = Date.now();
     say({ event: 'remote_video', t: remoteVideoAt });
     const first = await stats(page);
+    // The longest time the picture stood still during the hold (sampled every 50 ms).
+    let maxFreezeMs = 0;
+    let lastFrames = -1;
+    let lastChange = Date.now();
+    const sampler = setInterval(async () => {
+      const frames = (await stats(page)).video.framesDecoded || 0;
+      const now = Date.now();
+      if (frames !== lastFrames) {
+        if (lastFrames >= 0) maxFreezeMs = Math.max(maxFreezeMs, now - lastChange);
+        lastFrames = frames;
+        lastChange = now;
+      }
+    }, 50);
     // The call is held this long; the figures compare its start and end.
     await new Promise((r) => setTimeout(r, hold));
+    clearInterval(sampler);
     const last = await stats(page);
+    last.video.maxFreezeMs = maxFreezeMs;
     const panes = await page.evaluate(() => ({
       offer: document.querySelector('#offer').value,
       answer: document.querySelector('#answer').value,

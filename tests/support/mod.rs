@@ -5,6 +5,7 @@
 pub mod browser_call;
 pub mod browsers;
 pub mod certs;
+pub mod impair;
 pub mod nat_lab;
 pub mod netns;
 pub mod peers;

@@ -308,6 +308,16 @@ pub fn assert_good_side(f: &Finished, expect: GoodSide) {
         "every frame's stamp is readable"
     );
     assert_eq!(video.counter_reversals, 0, "counters arrive in order");
+    let latency = video.latency_ms.expect("the delay of our stamped frames");
+    assert_eq!(
+        latency.samples, video.stamped_frames,
+        "every stamped frame is timed"
+    );
+    assert!(latency.p50 <= latency.p95 && latency.p95 <= latency.max);
+    assert!(
+        video.jitter_buffer_ms.is_some() && video.jitter_target_ms.is_some(),
+        "the jitter buffer's figures: {json:#}"
+    );
     assert!(video.counter_gaps <= 2, "{json:#}");
     let hz = audio.dominant_hz.expect("a tone was heard");
     assert!(

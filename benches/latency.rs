@@ -1,0 +1,270 @@
+//! The delay of a call, as a user feels it, next to Chromium's on the same paths, in one run:
+//! capture-to-decode latency (p50/p95, from roompeer's stamps), the jitter buffer's delay (for
+//! Chromium `jitterBufferDelay / jitterBufferEmittedCount` from getStats), received frames/s,
+//! the longest freeze, and the time to the first picture after the second join.
+//!
+//! Paths (all inside a private network namespace):
+//! - `clean`: loopback, host candidates;
+//! - `30±10ms`: relay-only through coturn behind a relay that delays each datagram 30 ms ± 10
+//!   ms (uniform, so packets reorder) on each leg: ~60 ms one way end to end;
+//! - `5% loss`: relay-only through the same relay with 5 ms each way on each leg (a 20 ms
+//!   round trip) and 2.5% loss on each pass (5% end to end).
+//!
+//! Pairs: roompeer↔roompeer, Chromium↔Chromium (the seed-like page), and roompeer↔Chromium
+//! (roompeer's report for the stream Chromium sends, Chromium's getStats for roompeer's).
+//!
+//! Run: `scripts/bench-latency.sh` (or `cargo bench --bench latency`), as root.
+//! `ROOMPEER_BENCH_SECONDS` sets the call length (default 10).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use roompeer::report::Report;
+use serde_json::Value;
+use std::time::Duration;
+use support::impair::{ImpairedRelay, Impairment};
+use support::*;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PathKind {
+    Clean,
+    Jitter,
+    Loss,
+}
+
+impl PathKind {
+    fn name(self) -> &'static str {
+        match self {
+            PathKind::Clean => "clean",
+            PathKind::Jitter => "30±10ms",
+            PathKind::Loss => "5% loss",
+        }
+    }
+}
+
+/// One side's figures: what it received.
+#[derive(Default)]
+struct Row {
+    latency: Option<(f64, f64)>,
+    jitter_buffer_ms: Option<f64>,
+    fps: Option<f64>,
+    freeze_ms: Option<f64>,
+    first_picture_ms: Option<i64>,
+}
+
+fn print_row(pair: &str, path: PathKind, side: &str, r: &Row) {
+    let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+    println!(
+        "| {pair} | {} | {side} | {} | {} | {} | {} | {} | {} |",
+        path.name(),
+        r.latency.map_or("-".into(), |l| format!("{:.0}", l.0)),
+        r.latency.map_or("-".into(), |l| format!("{:.0}", l.1)),
+        opt(r.jitter_buffer_ms),
+        opt(r.fps),
+        opt(r.freeze_ms),
+        r.first_picture_ms.map_or("-".into(), |t| t.to_string()),
+    );
+}
+
+/// The signaling server, and for impaired paths coturn behind the relay; the ICE options.
+struct Setup {
+    _server: NodeServer,
+    _turn: Option<(Coturn, ImpairedRelay)>,
+    url: String,
+    turn_url: Option<String>,
+}
+
+fn setup(ns: &Netns, path: PathKind) -> Setup {
+    let server = NodeServer::start(ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let impairment = match path {
+        PathKind::Clean => None,
+        PathKind::Jitter => Some(Impairment {
+            delay: Duration::from_millis(30),
+            jitter: Duration::from_millis(10),
+            loss: 0.0,
+        }),
+        PathKind::Loss => Some(Impairment {
+            delay: Duration::from_millis(5),
+            jitter: Duration::ZERO,
+            loss: 0.0253,
+        }),
+    };
+    let turn = impairment.map(|i| {
+        let coturn = Coturn::start(ns, 3478);
+        let relay =
+            ImpairedRelay::start(ns, format!("127.0.0.1:{}", coturn.port).parse().unwrap(), i);
+        (coturn, relay)
+    });
+    let turn_url = turn
+        .as_ref()
+        .map(|(_, relay)| format!("turn:127.0.0.1:{}", relay.port));
+    Setup {
+        _server: server,
+        _turn: turn,
+        url,
+        turn_url,
+    }
+}
+
+fn roompeer_args<'a>(s: &'a Setup, seconds: &'a str) -> Vec<&'a str> {
+    let mut args = vec![
+        "--server",
+        &s.url,
+        "--room",
+        "latency",
+        "--duration",
+        seconds,
+        "--calls",
+        "1",
+    ];
+    if let Some(turn) = &s.turn_url {
+        args.extend([
+            "--ice",
+            turn,
+            "--ice-user",
+            "aaaa",
+            "--ice-pass",
+            "aaaa",
+            "--relay-only",
+        ]);
+    }
+    args
+}
+
+fn page_url(s: &Setup) -> String {
+    let mut page = format!("{}/index.html?room=latency", s.url);
+    if let Some(turn) = &s.turn_url {
+        page.push_str(&format!("&turn={turn}&user=aaaa&pass=aaaa&relay=1"));
+    }
+    page
+}
+
+/// Unix ms of a roompeer milestone.
+fn at(r: &Report, ms: Option<u64>) -> Option<i64> {
+    Some((r.started_unix_ms? + ms?) as i64)
+}
+
+fn roompeer_row(r: &Report, second_join: Option<i64>) -> Row {
+    let v = &r.last_call.video;
+    Row {
+        latency: v.latency_ms.map(|l| (l.p50, l.p95)),
+        jitter_buffer_ms: v.jitter_buffer_ms,
+        fps: v.received_fps,
+        freeze_ms: Some(v.longest_freeze_ms as f64),
+        first_picture_ms: at(r, r.last_call.timings_ms.first_remote_frame)
+            .zip(second_join)
+            .map(|(f, j)| f - j),
+    }
+}
+
+/// Chromium's figures for what it received, from the first and last getStats of its call.
+fn chromium_row(result: &Value, second_join: Option<i64>, hold_s: f64) -> Row {
+    let (first, last) = (&result["first"]["video"], &result["last"]["video"]);
+    let delta = |k: &str| last[k].as_f64().unwrap_or(0.0) - first[k].as_f64().unwrap_or(0.0);
+    let emitted = delta("jitterBufferEmittedCount");
+    Row {
+        latency: None,
+        jitter_buffer_ms: (emitted > 0.0).then(|| delta("jitterBufferDelay") / emitted * 1000.0),
+        fps: Some(delta("framesDecoded") / hold_s),
+        freeze_ms: last["maxFreezeMs"].as_f64(),
+        first_picture_ms: result["remoteVideoAt"]
+            .as_i64()
+            .zip(second_join)
+            .map(|(f, j)| f - j),
+    }
+}
+
+fn roompeer_pair(path: PathKind, seconds: &str) {
+    let dir = scratch(&format!(
+        "bench-latency-rp-{}",
+        path.name().replace(['%', '±', ' '], "")
+    ));
+    let ns = Netns::new();
+    let s = setup(&ns, path);
+    let common = roompeer_args(&s, seconds);
+    let (a, b) = Pair::start(&ns, &dir, &common, &[], &["--audio", "tone:660"]).finish_ok();
+    let join = at(&b.typed, b.typed.last_call.timings_ms.joined);
+    print_row(
+        "roompeer↔roompeer",
+        path,
+        "offerer",
+        &roompeer_row(&a.typed, join),
+    );
+    print_row(
+        "roompeer↔roompeer",
+        path,
+        "answerer",
+        &roompeer_row(&b.typed, join),
+    );
+}
+
+fn chromium_pair(path: PathKind, seconds: &str) {
+    let ns = Netns::new();
+    let s = setup(&ns, path);
+    let page = page_url(&s);
+    let hold: u32 = seconds.parse().unwrap_or(10);
+    let first = BrowserPeer::start(&ns, &page, hold + 1);
+    first.wait_for("joined", Duration::from_secs(60));
+    let second = BrowserPeer::start(&ns, &page, hold);
+    let join = second.wait_for("joined", Duration::from_secs(60))["t"].as_i64();
+    let (a, b) = (first.finish(), second.finish());
+    print_row(
+        "Chromium↔Chromium",
+        path,
+        "offerer",
+        &chromium_row(&a, join, f64::from(hold)),
+    );
+    print_row(
+        "Chromium↔Chromium",
+        path,
+        "answerer",
+        &chromium_row(&b, join, f64::from(hold)),
+    );
+}
+
+/// roompeer first (it offers), Chromium joins: each side's figures for what it received.
+fn mixed_pair(path: PathKind, seconds: &str) {
+    let dir = scratch(&format!(
+        "bench-latency-mix-{}",
+        path.name().replace(['%', '±', ' '], "")
+    ));
+    let ns = Netns::new();
+    let s = setup(&ns, path);
+    let hold: u32 = seconds.parse().unwrap_or(10);
+    let long = (hold + 15).to_string();
+    let mut args = roompeer_args(&s, &long);
+    args.extend(["--id", "1"]);
+    let rp = Peer::start(&ns, &dir, "roompeer", &args).joined();
+    let browser = BrowserPeer::start(&ns, &page_url(&s), hold);
+    let join = browser.wait_for("joined", Duration::from_secs(60))["t"].as_i64();
+    let seen = browser.finish();
+    let r = rp.finish();
+    print_row(
+        "roompeer↔Chromium",
+        path,
+        "roompeer (VP8 from Chromium)",
+        &roompeer_row(&r.typed, join),
+    );
+    print_row(
+        "roompeer↔Chromium",
+        path,
+        "Chromium (from roompeer)",
+        &chromium_row(&seen, join, f64::from(hold)),
+    );
+}
+
+fn main() {
+    let seconds = std::env::var("ROOMPEER_BENCH_SECONDS").unwrap_or_else(|_| "10".into());
+    println!("Call delay, {seconds} s calls at 640x480@30 (roompeer's defaults), one run:");
+    println!();
+    println!(
+        "| pair | path | side (receiving) | latency p50 ms | p95 ms | jitter buffer ms | frames/s | longest freeze ms | first picture ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for path in [PathKind::Clean, PathKind::Jitter, PathKind::Loss] {
+        roompeer_pair(path, &seconds);
+        chromium_pair(path, &seconds);
+        mixed_pair(path, &seconds);
+    }
+}

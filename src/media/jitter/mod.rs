@@ -1,0 +1,546 @@
+//! The adaptive video jitter buffer: RTP packets in, in arrival order; out, in sequence order,
+//! a frame at a time as soon as it is complete and its moment has come.
+//!
+//! A frame's moment is when it would have arrived on a link without jitter (its timestamp on
+//! the fastest frames' timeline) plus a target delay. The target is the jitter the
+//! [`estimator`] measures (near zero on a clean link), plus, while retransmissions are
+//! recovering losses, a round trip for them. A missing packet is asked for at once (the caller
+//! sends the NACK [`JitterBuffer::take_nacks`] hands out), again after a round trip, and given
+//! up after about two: the packets around the hole then go on, and the frame assembler sees the
+//! gap (and asks for a keyframe). Plain code fed with the time, unit-tested without a network.
+
+pub mod estimator;
+
+use bytes::Bytes;
+use estimator::DelayEstimator;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+/// The video RTP clock.
+const CLOCK_HZ: f64 = 90_000.0;
+/// A jump in sequence numbers this large is a new stream, not a loss.
+const RESET_JUMP: i64 = 3000;
+/// At most this many packets wait; past it the oldest go on whatever is missing.
+const MAX_HELD: usize = 4000;
+/// A hole of more packets than this, or spanning more than [`MAX_NACK_SPAN`] of video, is an
+/// outage: given up at once, not NACKed.
+const MAX_NACK_HOLE: i64 = 300;
+const MAX_NACK_SPAN: Duration = Duration::from_millis(500);
+/// NACKs per missing packet.
+const MAX_NACKS: u32 = 3;
+/// The timeline of the fastest frames is re-anchored this often, so clock drift between the
+/// sender and us does not build up as false delay.
+const ANCHOR_WINDOW: Duration = Duration::from_secs(5);
+/// A frame due this soon goes now (the timers' granularity).
+const SLACK: Duration = Duration::from_millis(1);
+/// A packet that comes this long after a later one is reordering, not loss, at most.
+const MAX_REORDER_WAIT: Duration = Duration::from_millis(40);
+/// A frame this much ahead of the timeline means the timestamps jumped.
+const DISCONTINUITY: Duration = Duration::from_millis(500);
+/// Until an RTT is measured.
+const DEFAULT_RTT: Duration = Duration::from_millis(100);
+
+/// How long a frame waits after its moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JitterTarget {
+    /// From the measured jitter (and retransmissions while they recover losses).
+    #[default]
+    Adaptive,
+    /// Always this long (`--jitter-ms`).
+    Fixed(Duration),
+}
+
+/// One RTP packet of the video stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoPacket {
+    /// RTP sequence number.
+    pub seq: u16,
+    /// RTP timestamp (90 kHz).
+    pub timestamp: u32,
+    /// The last packet of a frame.
+    pub marker: bool,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+#[derive(Debug)]
+struct Held {
+    packet: VideoPacket,
+    arrival: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Missing {
+    first_seen: Instant,
+    next_nack: Instant,
+    nacks: u32,
+}
+
+/// The timeline frames would arrive on without jitter: the fastest recent frame's arrival,
+/// moved along by the timestamps.
+#[derive(Debug, Clone, Copy)]
+struct Anchor {
+    at: Instant,
+    ts: i64,
+    /// The fastest frame since the window started, as a candidate anchor.
+    best_in_window: Option<(Instant, i64)>,
+    window_started: Instant,
+}
+
+impl Anchor {
+    fn expected(&self, ts: i64) -> Option<Instant> {
+        let offset = (ts - self.ts) as f64 / CLOCK_HZ;
+        if offset >= 0.0 {
+            self.at.checked_add(Duration::from_secs_f64(offset))
+        } else {
+            self.at.checked_sub(Duration::from_secs_f64(-offset))
+        }
+    }
+}
+
+/// What a frame's release cost, for the report.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BufferStats {
+    /// Frames released.
+    pub frames: u64,
+    /// Time they waited, from their last packet's arrival to their release.
+    pub waited: Duration,
+    /// Packets asked for again (NACKed at least once).
+    pub nacked_packets: u64,
+    /// Of those, the ones that came.
+    pub recovered_packets: u64,
+    /// Packets given up on.
+    pub lost_packets: u64,
+    /// Packets that came after their place had gone on (late or duplicate).
+    pub late_packets: u64,
+}
+
+/// The buffer; see the module docs.
+#[derive(Debug)]
+pub struct JitterBuffer {
+    target: JitterTarget,
+    held: BTreeMap<i64, Held>,
+    missing: BTreeMap<i64, Missing>,
+    /// The next sequence number to hand on.
+    next: Option<i64>,
+    /// The highest sequence number seen, and its timestamp.
+    highest: Option<i64>,
+    highest_ts: Option<i64>,
+    last_seq: Option<i64>,
+    last_ts: Option<i64>,
+    anchor: Option<Anchor>,
+    estimator: DelayEstimator,
+    /// The last released frame's completion and size, for the estimator.
+    last_frame: Option<(Instant, i64, usize)>,
+    rtt: Duration,
+    /// How long a hole is given to be reordering before it is NACKed (0 until packets were
+    /// seen to come out of order).
+    reorder_wait: Duration,
+    /// How much longer frames wait while retransmissions recover losses; decays.
+    retransmit_allowance: Duration,
+    out: VecDeque<VideoPacket>,
+    nacks: Vec<u16>,
+    stats: BufferStats,
+}
+
+/// Unwraps a 16- or 32-bit counter against the last unwrapped value.
+fn unwrap(last: Option<i64>, value: i64, modulus: i64) -> i64 {
+    let Some(last) = last else {
+        return value;
+    };
+    let base = last - last.rem_euclid(modulus);
+    [base - modulus, base, base + modulus]
+        .into_iter()
+        .map(|b| b + value)
+        .min_by_key(|v| (v - last).abs())
+        .unwrap_or(value)
+}
+
+impl JitterBuffer {
+    /// An empty buffer.
+    pub fn new(target: JitterTarget) -> Self {
+        Self {
+            target,
+            held: BTreeMap::new(),
+            missing: BTreeMap::new(),
+            next: None,
+            highest: None,
+            highest_ts: None,
+            last_seq: None,
+            last_ts: None,
+            anchor: None,
+            estimator: DelayEstimator::default(),
+            last_frame: None,
+            rtt: DEFAULT_RTT,
+            reorder_wait: Duration::ZERO,
+            retransmit_allowance: Duration::ZERO,
+            out: VecDeque::new(),
+            nacks: Vec::new(),
+            stats: BufferStats::default(),
+        }
+    }
+
+    /// The round trip to the sender, as last measured.
+    pub fn set_rtt(&mut self, rtt: Duration) {
+        self.rtt = rtt.clamp(Duration::from_millis(1), Duration::from_secs(1));
+    }
+
+    /// What the buffer did so far.
+    pub fn stats(&self) -> BufferStats {
+        self.stats
+    }
+
+    /// The delay frames wait after their moment now, ms.
+    pub fn target(&self) -> Duration {
+        match self.target {
+            JitterTarget::Fixed(d) => d,
+            JitterTarget::Adaptive => {
+                Duration::from_secs_f64(self.estimator.jitter_ms() / 1000.0)
+                    + self.retransmit_allowance
+            }
+        }
+    }
+
+    /// How long a missing packet may be waited for: about two tries.
+    fn give_up_after(&self) -> Duration {
+        self.reorder_wait
+            + (self.rtt * 2 + Duration::from_millis(40))
+                .clamp(Duration::from_millis(60), Duration::from_millis(600))
+    }
+
+    fn nack_again_after(&self) -> Duration {
+        self.rtt + self.rtt / 2 + Duration::from_millis(10)
+    }
+
+    fn reset(&mut self, seq: i64) {
+        self.held.clear();
+        self.missing.clear();
+        self.next = Some(seq);
+        self.highest = None;
+        self.last_frame = None;
+        self.last_ts = None;
+        self.anchor = None;
+    }
+
+    /// A packet arrived at `now`.
+    pub fn push(&mut self, now: Instant, packet: VideoPacket) {
+        let seq = unwrap(self.last_seq, i64::from(packet.seq), 1 << 16);
+        self.last_seq = Some(seq);
+        let next = *self.next.get_or_insert(seq);
+        if (seq - next).abs() > RESET_JUMP
+            && self.highest.is_some_and(|h| (seq - h).abs() > RESET_JUMP)
+        {
+            self.reset(seq);
+        } else if seq < next || self.held.contains_key(&seq) {
+            self.stats.late_packets += 1;
+            return;
+        }
+        if let Some(m) = self.missing.remove(&seq) {
+            let after = now.saturating_duration_since(m.first_seen);
+            if m.nacks == 0 || after < self.rtt / 2 {
+                // It was only out of order: give such holes that long before asking.
+                self.reorder_wait = (self.reorder_wait.mul_f64(0.99))
+                    .max(after + Duration::from_millis(1))
+                    .min(MAX_REORDER_WAIT);
+            } else {
+                self.stats.recovered_packets += 1;
+                // A retransmission saved a frame: keep time for the next ones.
+                if self.target == JitterTarget::Adaptive {
+                    self.retransmit_allowance = self.rtt + Duration::from_millis(10);
+                }
+            }
+        }
+        let ts = i64::from(packet.timestamp);
+        if let Some(highest) = self.highest
+            && seq > highest + 1
+        {
+            // An outage, not a loss: what was missed is too old to be worth resending (and
+            // resending it would queue it before fresh video at the sender); the assembler
+            // asks for a keyframe instead.
+            let span = self.highest_ts.map_or(0, |t| {
+                (ts - t)
+                    .rem_euclid(1 << 32)
+                    .min((t - ts).rem_euclid(1 << 32))
+            });
+            let outage = seq - highest - 1 > MAX_NACK_HOLE
+                || span as f64 / CLOCK_HZ > MAX_NACK_SPAN.as_secs_f64();
+            // A hole: ask for what is missing at once (or once reordering would have filled
+            // it, where packets come out of order).
+            let first_nack = now + self.reorder_wait;
+            let give_up_now = now.checked_sub(self.give_up_after()).unwrap_or(now);
+            for lost in (highest + 1)..seq {
+                let entry = if outage {
+                    Missing {
+                        first_seen: give_up_now,
+                        next_nack: now,
+                        nacks: MAX_NACKS,
+                    }
+                } else {
+                    Missing {
+                        first_seen: now,
+                        next_nack: first_nack,
+                        nacks: 0,
+                    }
+                };
+                self.missing.insert(lost, entry);
+            }
+        }
+        if self.highest.is_none_or(|h| seq > h) {
+            self.highest_ts = Some(ts);
+        }
+        self.highest = Some(self.highest.map_or(seq, |h| h.max(seq)));
+        self.held.insert(
+            seq,
+            Held {
+                packet,
+                arrival: now,
+            },
+        );
+    }
+
+    /// Sequence numbers to NACK now (each at most once per call).
+    pub fn take_nacks(&mut self, now: Instant) -> Vec<u16> {
+        let again = self.nack_again_after();
+        for (&seq, m) in self.missing.iter_mut() {
+            if m.nacks < MAX_NACKS && now >= m.next_nack {
+                if m.nacks == 0 {
+                    self.stats.nacked_packets += 1;
+                }
+                m.nacks += 1;
+                m.next_nack = now + again;
+                self.nacks.push(seq as u16);
+            }
+        }
+        std::mem::take(&mut self.nacks)
+    }
+
+    /// The next packet to hand on at `now`, in sequence order.
+    pub fn pop(&mut self, now: Instant) -> Option<VideoPacket> {
+        while self.out.is_empty() && self.release(now) {}
+        self.out.pop_front()
+    }
+
+    /// When something is due: a frame's moment, a NACK again, giving up on a hole.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let nack = self
+            .missing
+            .values()
+            .filter(|m| m.nacks < MAX_NACKS)
+            .map(|m| m.next_nack)
+            .min();
+        let head = self.head_deadline();
+        [nack, head].into_iter().flatten().min()
+    }
+
+    fn head_deadline(&self) -> Option<Instant> {
+        let next = self.next?;
+        match self.frame_at(next) {
+            Some(Frame::Complete { release_at, .. }) => Some(release_at),
+            // A hole is given up on only once a later packet showed it (a packet merely not
+            // here yet is waited for).
+            Some(Frame::Hole { seq }) => self
+                .missing
+                .get(&seq)
+                .map(|m| m.first_seen + self.give_up_after()),
+            None => None,
+        }
+    }
+
+    /// The frame starting at `seq`: complete (with its end and moment) or held up by a hole.
+    fn frame_at(&self, seq: i64) -> Option<Frame> {
+        let first = match self.held.get(&seq) {
+            Some(h) => h,
+            None => {
+                return self.held.range(seq..).next().map(|_| Frame::Hole { seq });
+            }
+        };
+        let ts = self.unwrapped_ts(first.packet.timestamp);
+        let mut completed = first.arrival;
+        let mut size = 0;
+        let mut s = seq;
+        loop {
+            let Some(h) = self.held.get(&s) else {
+                return Some(Frame::Hole { seq: s });
+            };
+            if h.packet.timestamp != first.packet.timestamp {
+                // The next frame began with nothing missing: this one had no marker.
+                return Some(self.complete(seq, s - 1, ts, completed, size));
+            }
+            completed = completed.max(h.arrival);
+            size += h.packet.payload.len();
+            if h.packet.marker {
+                return Some(self.complete(seq, s, ts, completed, size));
+            }
+            s += 1;
+        }
+    }
+
+    fn complete(&self, first: i64, last: i64, ts: i64, completed: Instant, size: usize) -> Frame {
+        let target = self.target();
+        let moment = self
+            .anchor
+            .and_then(|a| a.expected(ts))
+            .map_or(completed, |m| m + target);
+        // Far ahead of the timeline: the sender's clock jumped; this frame starts a new one.
+        let release_at = if moment > completed + target + DISCONTINUITY {
+            completed
+        } else {
+            moment.max(completed)
+        };
+        Frame::Complete {
+            first,
+            last,
+            ts,
+            completed,
+            size,
+            release_at,
+        }
+    }
+
+    fn unwrapped_ts(&self, ts: u32) -> i64 {
+        unwrap(self.last_ts, i64::from(ts), 1 << 32)
+    }
+
+    /// Moves what is due into `out`; false when nothing moved.
+    fn release(&mut self, now: Instant) -> bool {
+        let before = (self.next, self.out.len());
+        // Too much held: the oldest go on, holes or not.
+        while self.held.len() > MAX_HELD {
+            let Some((&seq, _)) = self.held.iter().next() else {
+                break;
+            };
+            self.give_up_before(seq + 1);
+            if let Some(h) = self.held.remove(&seq) {
+                self.out.push_back(h.packet);
+            }
+        }
+        let Some(next) = self.next else {
+            return false;
+        };
+        match self.frame_at(next) {
+            Some(Frame::Complete {
+                first,
+                last,
+                ts,
+                completed,
+                size,
+                release_at,
+            }) if now + SLACK >= release_at => {
+                for s in first..=last {
+                    if let Some(h) = self.held.remove(&s) {
+                        self.out.push_back(h.packet);
+                    }
+                }
+                self.next = Some(last + 1);
+                self.frame_released(now, ts, completed, size);
+            }
+            Some(Frame::Hole { seq }) => {
+                let give_up = self
+                    .missing
+                    .get(&seq)
+                    .map(|m| m.first_seen + self.give_up_after());
+                if give_up.is_some_and(|t| now >= t) {
+                    // The packets before the hole go on; the assembler sees the gap.
+                    let resume = self.held.range(seq..).next().map(|(&s, _)| s);
+                    for s in next..seq {
+                        if let Some(h) = self.held.remove(&s) {
+                            self.out.push_back(h.packet);
+                        }
+                    }
+                    if let Some(resume) = resume {
+                        self.give_up_before(resume);
+                        self.next = Some(resume);
+                    }
+                }
+            }
+            _ => {}
+        }
+        before != (self.next, self.out.len())
+    }
+
+    /// Missing packets before `seq` are given up on.
+    fn give_up_before(&mut self, seq: i64) {
+        let lost: Vec<i64> = self.missing.range(..seq).map(|(&s, _)| s).collect();
+        for s in lost {
+            self.missing.remove(&s);
+            self.stats.lost_packets += 1;
+        }
+    }
+
+    fn frame_released(&mut self, now: Instant, ts: i64, completed: Instant, size: usize) {
+        self.last_ts = Some(ts);
+        self.stats.frames += 1;
+        self.stats.waited += now.saturating_duration_since(completed);
+        // The fastest frames' timeline.
+        match &mut self.anchor {
+            None => {
+                self.anchor = Some(Anchor {
+                    at: completed,
+                    ts,
+                    best_in_window: None,
+                    window_started: completed,
+                })
+            }
+            Some(anchor) => {
+                let late = anchor
+                    .expected(ts)
+                    .map(|e| completed.checked_duration_since(e));
+                if late == Some(None) {
+                    // Earlier than the timeline: this frame is the new fastest.
+                    anchor.at = completed;
+                    anchor.ts = ts;
+                }
+                let rel = |a: &Anchor, at: Instant, t: i64| {
+                    a.expected(t)
+                        .map_or(0.0, |e| at.saturating_duration_since(e).as_secs_f64())
+                };
+                let better = anchor
+                    .best_in_window
+                    .is_none_or(|(at, t)| rel(anchor, completed, ts) <= rel(anchor, at, t));
+                if better {
+                    anchor.best_in_window = Some((completed, ts));
+                }
+                if completed.duration_since(anchor.window_started) >= ANCHOR_WINDOW {
+                    // Drift: the timeline follows the fastest frame of the last window.
+                    if let Some((at, t)) = anchor.best_in_window.take() {
+                        anchor.at = at;
+                        anchor.ts = t;
+                    }
+                    anchor.window_started = completed;
+                }
+            }
+        }
+        if let Some((prev_at, prev_ts, prev_size)) = self.last_frame {
+            let arrival_ms = completed.saturating_duration_since(prev_at).as_secs_f64() * 1000.0
+                - prev_at.saturating_duration_since(completed).as_secs_f64() * 1000.0;
+            let ts_ms = (ts - prev_ts) as f64 / CLOCK_HZ * 1000.0;
+            if ts_ms > 0.0 {
+                self.estimator.update(arrival_ms - ts_ms, size, prev_size);
+            }
+        }
+        self.last_frame = Some((completed, ts, size));
+        // Without recoveries the allowance fades over a few seconds of frames.
+        self.retransmit_allowance = self.retransmit_allowance.mul_f64(0.99);
+        if self.retransmit_allowance < Duration::from_millis(1) {
+            self.retransmit_allowance = Duration::ZERO;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Frame {
+    Complete {
+        first: i64,
+        last: i64,
+        ts: i64,
+        completed: Instant,
+        size: usize,
+        release_at: Instant,
+    },
+    Hole {
+        seq: i64,
+    },
+}
+
+#[cfg(test)]
+mod tests;
