@@ -159,14 +159,19 @@ fn roompeer_row(r: &Report, second_join: Option<i64>) -> Row {
 }
 
 /// Chromium's figures for what it received, from the first and last getStats of its call.
-fn chromium_row(result: &Value, second_join: Option<i64>, hold_s: f64) -> Row {
+fn chromium_row(result: &Value, second_join: Option<i64>) -> Row {
     let (first, last) = (&result["first"]["video"], &result["last"]["video"]);
     let delta = |k: &str| last[k].as_f64().unwrap_or(0.0) - first[k].as_f64().unwrap_or(0.0);
     let emitted = delta("jitterBufferEmittedCount");
     Row {
         latency: None,
         jitter_buffer_ms: (emitted > 0.0).then(|| delta("jitterBufferDelay") / emitted * 1000.0),
-        fps: Some(delta("framesDecoded") / hold_s),
+        fps: {
+            let secs = (result["last"]["at"].as_f64().unwrap_or(0.0)
+                - result["first"]["at"].as_f64().unwrap_or(0.0))
+                / 1000.0;
+            (secs > 0.0).then(|| delta("framesDecoded") / secs)
+        },
         freeze_ms: last["maxFreezeMs"].as_f64(),
         first_picture_ms: result["remoteVideoAt"]
             .as_i64()
@@ -204,22 +209,23 @@ fn chromium_pair(path: PathKind, seconds: &str) {
     let s = setup(&ns, path);
     let page = page_url(&s);
     let hold: u32 = seconds.parse().unwrap_or(10);
-    let first = BrowserPeer::start(&ns, &page, hold + 1);
+    // The first leaves first, so its last figures are taken while the call still runs.
+    let first = BrowserPeer::start(&ns, &page, hold);
     first.wait_for("joined", Duration::from_secs(60));
-    let second = BrowserPeer::start(&ns, &page, hold);
+    let second = BrowserPeer::start(&ns, &page, hold + 3);
     let join = second.wait_for("joined", Duration::from_secs(60))["t"].as_i64();
     let (a, b) = (first.finish(), second.finish());
     print_row(
         "Chromium↔Chromium",
         path,
         "offerer",
-        &chromium_row(&a, join, f64::from(hold)),
+        &chromium_row(&a, join),
     );
     print_row(
         "Chromium↔Chromium",
         path,
         "answerer",
-        &chromium_row(&b, join, f64::from(hold)),
+        &chromium_row(&b, join),
     );
 }
 
@@ -250,7 +256,7 @@ fn mixed_pair(path: PathKind, seconds: &str) {
         "roompeer↔Chromium",
         path,
         "Chromium (from roompeer)",
-        &chromium_row(&seen, join, f64::from(hold)),
+        &chromium_row(&seen, join),
     );
 }
 

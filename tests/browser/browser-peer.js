@@ -61,7 +61,7 @@ async function launch() {
 
 async function stats(page) {
   return page.evaluate(async () => {
-    const out = { video: {}, audio: {}, sent: {} };
+    const out = { video: {}, audio: {}, sent: {}, at: Date.now() };
     if (!window.pc) return out;
     const report = await window.pc.getStats();
     const codecs = {};
@@ -125,8 +125,12 @@ async function stats(page) {
     let maxFreezeMs = 0;
     let lastFrames = -1;
     let lastChange = Date.now();
+    // The last figures while the call ran (the peer may leave first, which ends them).
+    let lastLive = null;
     const sampler = setInterval(async () => {
-      const frames = (await stats(page)).video.framesDecoded || 0;
+      const s = await stats(page);
+      if (s.video.framesDecoded) lastLive = s;
+      const frames = s.video.framesDecoded || 0;
       const now = Date.now();
       if (frames !== lastFrames) {
         if (lastFrames >= 0) maxFreezeMs = Math.max(maxFreezeMs, now - lastChange);
@@ -137,7 +141,8 @@ async function stats(page) {
     // The call is held this long; the figures compare its start and end.
     await new Promise((r) => setTimeout(r, hold));
     clearInterval(sampler);
-    const last = await stats(page);
+    const now = await stats(page);
+    const last = now.video.framesDecoded || !lastLive ? now : lastLive;
     last.video.maxFreezeMs = maxFreezeMs;
     const panes = await page.evaluate(() => ({
       offer: document.querySelector('#offer').value,

@@ -136,6 +136,9 @@ pub struct JitterBuffer {
     /// How long a hole is given to be reordering before it is NACKed (0 until packets were
     /// seen to come out of order).
     reorder_wait: Duration,
+    /// How long retransmissions took to come (from the hole being seen), recently at most;
+    /// decays.
+    recovery_delay: Duration,
     /// How much longer frames wait while retransmissions recover losses; decays.
     retransmit_allowance: Duration,
     out: VecDeque<VideoPacket>,
@@ -173,6 +176,7 @@ impl JitterBuffer {
             last_frame: None,
             rtt: DEFAULT_RTT,
             reorder_wait: Duration::ZERO,
+            recovery_delay: Duration::ZERO,
             retransmit_allowance: Duration::ZERO,
             out: VecDeque::new(),
             nacks: Vec::new(),
@@ -205,6 +209,7 @@ impl JitterBuffer {
     fn give_up_after(&self) -> Duration {
         self.reorder_wait
             + (self.rtt * 2 + Duration::from_millis(40))
+                .max(self.recovery_delay.mul_f64(1.5))
                 .clamp(Duration::from_millis(60), Duration::from_millis(600))
     }
 
@@ -244,6 +249,9 @@ impl JitterBuffer {
                     .min(MAX_REORDER_WAIT);
             } else {
                 self.stats.recovered_packets += 1;
+                // Retransmissions can take longer than a round trip (they queue at the
+                // sender's pacer behind fresh video): wait as long as they have been taking.
+                self.recovery_delay = self.recovery_delay.mul_f64(0.95).max(after);
                 // A retransmission saved a frame: keep time for the next ones.
                 if self.target == JitterTarget::Adaptive {
                     self.retransmit_allowance = self.rtt + Duration::from_millis(10);
@@ -413,6 +421,7 @@ impl JitterBuffer {
             if let Some(h) = self.held.remove(&seq) {
                 self.out.push_back(h.packet);
             }
+            self.next = Some(self.next.map_or(seq + 1, |n| n.max(seq + 1)));
         }
         let Some(next) = self.next else {
             return false;
