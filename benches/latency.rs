@@ -13,8 +13,11 @@
 //! Pairs: roompeer↔roompeer, Chromium↔Chromium (the seed-like page), and roompeer↔Chromium
 //! (roompeer's report for the stream Chromium sends, Chromium's getStats for roompeer's).
 //!
+//! Then the setup time of `ROOMPEER_BENCH_PAIRS` (default 50) roompeer pairs in a row.
+//!
 //! Run: `scripts/bench-latency.sh` (or `cargo bench --bench latency`), as root.
-//! `ROOMPEER_BENCH_SECONDS` sets the call length (default 10).
+//! `ROOMPEER_BENCH_SECONDS` sets the call length (default 10); `ROOMPEER_BENCH_SETUP_ONLY=1`
+//! measures only the setup.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -260,7 +263,63 @@ fn mixed_pair(path: PathKind, seconds: &str) {
     );
 }
 
+/// `connecting` to `connected` of roompeer pairs in a row on the clean path: from each side's
+/// `call_started` event to its `peer_connected`.
+fn setup_pairs(n: usize) {
+    let ns = Netns::new();
+    let s = setup(&ns, PathKind::Clean);
+    let common = [
+        "--server",
+        s.url.as_str(),
+        "--room",
+        "setup",
+        // Long enough for the peer's first reception reports (the call is judged on them).
+        "--duration",
+        "2",
+        "--calls",
+        "1",
+        "--video-size",
+        "320x240",
+    ];
+    let mut took = Vec::new();
+    for i in 0..n {
+        let dir = scratch(&format!("bench-setup-{i}"));
+        let (a, b) = Pair::start(&ns, &dir, &common, &[], &[]).finish_ok();
+        for f in [&a, &b] {
+            let at = |name: &str| {
+                f.typed
+                    .events
+                    .iter()
+                    .find(|e| e.event == name)
+                    .map(|e| e.t_ms)
+            };
+            if let (Some(start), Some(up)) = (at("call_started"), at("peer_connected")) {
+                took.push(up.saturating_sub(start));
+            }
+        }
+    }
+    took.sort_unstable();
+    let pick = |p: f64| took[((p * took.len() as f64).ceil() as usize).clamp(1, took.len()) - 1];
+    println!();
+    println!(
+        "Setup, {n} roompeer pairs in a row (call_started to peer_connected, both sides, ms): min {}, p50 {}, p95 {}, max {}; over 500 ms: {}",
+        took[0],
+        pick(0.5),
+        pick(0.95),
+        took[took.len() - 1],
+        took.iter().filter(|&&t| t > 500).count()
+    );
+}
+
 fn main() {
+    let pairs: usize = std::env::var("ROOMPEER_BENCH_PAIRS")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(50);
+    if std::env::var_os("ROOMPEER_BENCH_SETUP_ONLY").is_some() {
+        setup_pairs(pairs);
+        return;
+    }
     let seconds = std::env::var("ROOMPEER_BENCH_SECONDS").unwrap_or_else(|_| "10".into());
     println!("Call delay, {seconds} s calls at 640x480@30 (roompeer's defaults), one run:");
     println!();
@@ -273,4 +332,5 @@ fn main() {
         chromium_pair(path, &seconds);
         mixed_pair(path, &seconds);
     }
+    setup_pairs(pairs);
 }

@@ -153,6 +153,11 @@ pub(super) async fn build_connection(
                 // The agent waits 2 s before it settles for a relay pair, in case a direct one
                 // comes; with relay only, nothing better can come.
                 .with_relay_acceptance_min_wait(settings.relay_only.then_some(Duration::ZERO))
+                // The peer's checks often come before its trickled candidates (as offerer we
+                // start ICE when its answer is applied, and its checks are already on the way):
+                // the pair is then peer-reflexive, which rtc would not nominate for 1 s after
+                // ICE started, a stall of the whole setup. Browsers do not wait on them either.
+                .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
                 // webrtc 0.21's driver hands data that arrived through a TURN relay to the
                 // connection after it has flushed its writes, so an answer to it (a DTLS
                 // flight) waits for the driver's next wake-up: the next timer, up to ~400 ms
