@@ -14,4 +14,5 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod signaling;
+pub mod timer;
 pub mod tls;

@@ -8,6 +8,7 @@ use crate::media::jitter::{JitterBuffer, VideoPacket};
 use crate::media::record::Y4mWriter;
 use crate::media::testsrc::read_stamp;
 use crate::media::video::{Assembled, FrameAssembler, VideoCodec, VideoDecoder};
+use crate::timer::sleep_until_opt;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::{
     TransportLayerNack, nack_pairs_from_sequence_numbers,
@@ -117,13 +118,6 @@ pub(super) async fn receive_video(
             r.jitter_buffer = buffer.stats();
             r.jitter_target = buffer.target();
         }
-    }
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -8,6 +8,7 @@
 //! [`turn_precheck`] asks TURN servers for an allocation before the call; [`plots`] samples the
 //! window's plots; [`os`] holds what talks to the operating system (signals, memory).
 
+use crate::timer::sleep_until_opt;
 mod call_report;
 mod event_log;
 mod executor;
@@ -29,7 +30,6 @@ use crate::signaling::{ConnectError, Signaling, TransportEvent, TransportOptions
 use executor::Runner;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -283,11 +283,4 @@ fn finish_report(mut report: Report) -> Report {
         report.last_call = last.summary.clone();
     }
     report
-}
-
-async fn sleep_until_opt(deadline: Option<Instant>) {
-    match deadline {
-        Some(d) => tokio::time::sleep_until(d.into()).await,
-        None => std::future::pending().await,
-    }
 }

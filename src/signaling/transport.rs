@@ -7,12 +7,13 @@
 
 use super::eio_session::{EioSession, Output, SessionEnd};
 use super::engineio::EioVersion;
+use crate::timer::sleep_until_opt;
 use crate::tls::{self, RefusedCertificate, TrustMode};
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, timeout};
+use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 /// Where and how to connect.
@@ -284,13 +285,6 @@ async fn open_session(
         },
         evt_rx,
     ))
-}
-
-async fn sleep_until_opt(deadline: Option<std::time::Instant>) {
-    match deadline {
-        Some(d) => sleep_until(d.into()).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The connection task: moves frames between the websocket and the session, and commands and
