@@ -13,7 +13,6 @@ mod support;
 use roompeer::media::frame::I420Frame;
 use roompeer::media::h264::{H264Decoder, H264Encoder};
 use roompeer::media::testsrc::{Stamp, TestPattern};
-use serde_json::Value;
 use std::time::Instant;
 use support::*;
 
@@ -49,8 +48,9 @@ fn codec_figures() {
     );
 }
 
-fn at(report: &Value, t_ms: &Value) -> Option<u64> {
-    Some(report["started_unix_ms"].as_u64()? + t_ms.as_u64()?)
+/// A milestone of the last call, ms since the Unix epoch.
+fn at(report: &Report, t_ms: Option<u64>) -> Option<u64> {
+    Some(report.started_unix_ms? + t_ms?)
 }
 
 fn call_figures(seconds: &str) {
@@ -77,37 +77,27 @@ fn call_figures(seconds: &str) {
         &[&common[..], &["--id", "2", "--audio", "tone:660"]].concat(),
     );
     let (ra, rb) = (a.finish().report, b.finish().report);
-    let second_join = at(&rb, &rb["timings_ms"]["joined"]).unwrap_or(0);
+    let second_join = at(&rb, rb.last_call.timings_ms.joined).unwrap_or(0);
     for (name, r) in [("first (offerer)", &ra), ("second (answerer)", &rb)] {
-        let first_frame =
-            at(r, &r["timings_ms"]["first_remote_frame"]).map(|t| t as i64 - second_join as i64);
+        let t = &r.last_call.timings_ms;
+        let first_frame = at(r, t.first_remote_frame).map(|t| t as i64 - second_join as i64);
         println!(
-            "call {seconds} s 640x480, {name}: outcome {}, second join -> first remote frame {:?} ms, ICE connected at {:?} ms, received {:.1} frames/s, {} frames decoded, CPU {:.2} s, peak RSS {} KiB",
-            r["outcome"],
+            "call {seconds} s 640x480, {name}: outcome {:?}, second join -> first remote frame {:?} ms, ICE connected at {:?} ms, received {:.1} frames/s, {} frames decoded, CPU {:.2} s, peak RSS {} KiB",
+            r.outcome,
             first_frame,
-            at(r, &r["timings_ms"]["ice_connected"]).map(|t| t as i64 - second_join as i64),
-            r["video"]["received_fps"].as_f64().unwrap_or(0.0),
-            r["video"]["decoded_frames"],
-            r["cpu_seconds"].as_f64().unwrap_or(0.0),
-            r["peak_rss_kib"],
+            at(r, t.ice_connected).map(|t| t as i64 - second_join as i64),
+            r.last_call.video.received_fps.unwrap_or(0.0),
+            r.last_call.video.decoded_frames,
+            r.cpu_seconds.unwrap_or(0.0),
+            r.peak_rss_kib.unwrap_or(0),
         );
     }
 }
 
 fn twenty_calls() {
     let r = stay_while_guests_come_and_go("bench-twenty", 20, "2");
-    let rss: Vec<u64> = r["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|c| c["rss_kib_after"].as_u64())
-        .collect();
-    let ok = r["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["media_ok"] == true)
-        .count();
+    let rss: Vec<u64> = r.calls.iter().filter_map(|c| c.rss_kib_after).collect();
+    let ok = r.calls.iter().filter(|c| c.media_ok).count();
     println!("20 calls: {ok} with media both ways; stayer RSS after each call (KiB): {rss:?}");
     if rss.len() == 20 {
         println!(

@@ -192,18 +192,18 @@ fn roompeer_pair(path: PathKind, seconds: &str) {
     let s = setup(&ns, path);
     let common = roompeer_args(&s, seconds);
     let (a, b) = Pair::start(&ns, &dir, &common, &[], &["--audio", "tone:660"]).finish_ok();
-    let join = at(&b.typed, b.typed.last_call.timings_ms.joined);
+    let join = at(&b.report, b.report.last_call.timings_ms.joined);
     print_row(
         "roompeer↔roompeer",
         path,
         "offerer",
-        &roompeer_row(&a.typed, join),
+        &roompeer_row(&a.report, join),
     );
     print_row(
         "roompeer↔roompeer",
         path,
         "answerer",
-        &roompeer_row(&b.typed, join),
+        &roompeer_row(&b.report, join),
     );
 }
 
@@ -253,7 +253,7 @@ fn mixed_pair(path: PathKind, seconds: &str) {
         "roompeer↔Chromium",
         path,
         "roompeer (VP8 from Chromium)",
-        &roompeer_row(&r.typed, join),
+        &roompeer_row(&r.report, join),
     );
     print_row(
         "roompeer↔Chromium",
@@ -287,7 +287,7 @@ fn setup_pairs(n: usize) {
         let (a, b) = Pair::start(&ns, &dir, &common, &[], &[]).finish_ok();
         for f in [&a, &b] {
             let at = |name: &str| {
-                f.typed
+                f.report
                     .events
                     .iter()
                     .find(|e| e.event == name)

@@ -1,7 +1,7 @@
 //! The JSON report a run leaves behind (`--report`), and the exit code it implies.
 
 use crate::call::{CallEnd, Role};
-use crate::peer::SelectedPair;
+use crate::peer::{RemoteCandidates, SelectedPair};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -246,6 +246,9 @@ pub struct Timings {
 pub struct CallSummary {
     /// The ICE candidate pair in use.
     pub selected_pair: Option<SelectedPair>,
+    /// The peer's candidates that ICE took, by type, when the call ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_candidates: Option<RemoteCandidates>,
     /// Video figures.
     pub video: VideoReport,
     /// Audio figures.
@@ -274,6 +277,19 @@ pub struct CallReport {
     pub summary: CallSummary,
 }
 
+/// The built-in room server of a run without `--server`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "as")]
+pub enum Hosting {
+    /// This run hosts it; a browser joins the call at `page`.
+    Hosted {
+        /// The room page's address, with the room in its query.
+        page: String,
+    },
+    /// Its address was taken, by another roompeer hosting there already: this run joined it.
+    AlreadyThere,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
@@ -287,6 +303,9 @@ pub struct Report {
     pub started_unix_ms: Option<u64>,
     /// The signaling server.
     pub server: String,
+    /// With no `--server`: the room server this run hosted, or found already there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosting: Option<Hosting>,
     /// The Engine.IO version spoken.
     pub eio: Option<String>,
     /// Our socket id.
@@ -383,6 +402,9 @@ mod tests {
             error: Some("no common video codec".into()),
             started_unix_ms: Some(1),
             server: "http://127.0.0.1:8080/".into(),
+            hosting: Some(Hosting::Hosted {
+                page: "http://127.0.0.1:8080/index.html".into(),
+            }),
             eio: Some("4".into()),
             socket_id: Some("abc".into()),
             events: vec![EventRecord {
@@ -407,6 +429,7 @@ mod tests {
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["outcome"], "negotiation_failed");
         assert_eq!(json["calls"][0]["role"], "answerer");
+        assert_eq!(json["hosting"]["as"], "hosted");
         assert!(
             json["video"].is_object(),
             "the last call's figures stand at the top"
@@ -415,5 +438,6 @@ mod tests {
         assert_eq!(back.outcome, Outcome::NegotiationFailed);
         assert_eq!(back.calls[0].end, report.calls[0].end);
         assert_eq!(back.events[0].event, "joined");
+        assert_eq!(back.hosting, report.hosting);
     }
 }

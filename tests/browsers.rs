@@ -129,16 +129,21 @@ fn relay_only_between_roompeer_and_chromium_goes_through_coturn() {
 /// Asserts relay ↔ relay as both roompeer and the browser report it, and prints the time to
 /// connect.
 fn relayed_both_sides(seen: &CallSeen, what: &str) {
-    let pair = &seen.roompeer["selected_pair"];
-    assert_eq!(pair["local_type"], "relay", "{pair:#}");
-    assert_eq!(pair["remote_type"], "relay", "{pair:#}");
+    let pair = seen
+        .roompeer
+        .last_call
+        .selected_pair
+        .as_ref()
+        .expect("roompeer's selected pair");
+    assert_eq!(pair.local_type, "relay", "{pair}");
+    assert_eq!(pair.remote_type, "relay", "{pair}");
     let browser_pair = &seen.browser["last"]["pair"];
     assert_eq!(browser_pair["local"], "relay", "{:#}", seen.browser);
     assert_eq!(browser_pair["remote"], "relay", "{:#}", seen.browser);
-    let t = &seen.roompeer["timings_ms"];
+    let t = &seen.roompeer.last_call.timings_ms;
     println!(
         "FIGURE {what} roompeer<->Chromium: ICE connected {} ms after the peer arrived",
-        t["ice_connected"].as_u64().unwrap_or(0) - t["peer_joined"].as_u64().unwrap_or(0)
+        t.ice_connected.unwrap_or(0) - t.peer_joined.unwrap_or(0)
     );
 }
 
@@ -162,11 +167,7 @@ fn relay_over_tcp_between_roompeer_and_chromium() {
         "{:#}",
         seen.browser
     );
-    assert_eq!(
-        seen.roompeer["turn"][0]["ok"], true,
-        "{:#}",
-        seen.roompeer["turn"]
-    );
+    assert!(seen.roompeer.turn[0].ok, "{:?}", seen.roompeer.turn);
 }
 
 /// Through a 12 s outage with Chromium on the other side: roompeer restarts ICE through
@@ -218,14 +219,8 @@ fn chromium_takes_roompeers_ice_restart_after_an_outage() {
     let b = browser.finish();
     let r = rp.finish();
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let calls = r.report["calls"].as_array().unwrap();
-    assert_eq!(calls.len(), 1, "the same call: {:#}", r.report);
-    let events: Vec<&str> = r.report["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["event"].as_str())
-        .collect();
+    assert_eq!(r.report.calls.len(), 1, "the same call: {}", r.dump());
+    let events = r.event_names();
     assert!(events.contains(&"ice_restart"), "{events:?}");
     let decoded = b["last"]["video"]["framesDecoded"].as_u64().unwrap()
         - b["first"]["video"]["framesDecoded"].as_u64().unwrap();

@@ -61,7 +61,7 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
     assert_good_side(&fa, side(Role::Offerer, 202, 660.0));
     assert_good_side(&fb, side(Role::Answerer, 101, 440.0));
     for (name, f) in [("offerer", &fa), ("answerer", &fb)] {
-        let v = &f.typed.last_call.video;
+        let v = &f.report.last_call.video;
         if let (Some(l), Some(jb)) = (v.latency_ms, v.jitter_buffer_ms) {
             println!(
                 "FIGURE call via {kind:?} {codec} {name}: capture to decode p50 {} ms, p95 {} ms; jitter buffer {jb:.1} ms",
@@ -69,8 +69,8 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
             );
         }
     }
-    assert_eq!(fa.report["eio"], expect_eio);
-    assert_eq!(fb.report["eio"], expect_eio);
+    assert_eq!(fa.report.eio.as_deref(), Some(expect_eio));
+    assert_eq!(fb.report.eio.as_deref(), Some(expect_eio));
     // The offerer's recording holds the SDP pair, candidates and decoded media.
     let call = dir.join("rec-a/call-1");
     let offer = std::fs::read_to_string(call.join("local-offer.sdp")).unwrap();
@@ -162,14 +162,14 @@ fn a_third_peer_is_told_the_room_is_full() {
     let b = Peer::start(&ns, &dir, "b", &args(&common)).joined();
     let c = Peer::start(&ns, &dir, "c", &args(&common)).finish();
     assert_eq!(c.code, 3, "{}", c.stderr);
-    assert_eq!(c.report["outcome"], "room_full");
+    assert_eq!(c.report.outcome, Outcome::RoomFull);
     assert!(
-        c.typed
+        c.report
             .error
             .as_deref()
             .is_some_and(|e| e.contains("room is full")),
         "{:?}",
-        c.typed.error
+        c.report.error
     );
     assert_eq!(a.finish().code, 0);
     assert_eq!(b.finish().code, 0);
@@ -190,8 +190,8 @@ fn an_untrusted_certificate_is_refused_with_advice_to_pin_it() {
     )
     .finish();
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert_eq!(r.report["outcome"], "tls_failed");
-    let error = r.typed.error.clone().unwrap_or_default();
+    assert_eq!(r.report.outcome, Outcome::TlsFailed);
+    let error = r.report.error.clone().unwrap_or_default();
     assert!(error.contains("--pin-cert"), "says how to pin: {error}");
     assert!(error.contains("fingerprint"), "{error}");
     // A different certificate pinned: refused too, even though it is also a seed-style one.
@@ -212,7 +212,7 @@ fn an_untrusted_certificate_is_refused_with_advice_to_pin_it() {
     )
     .finish();
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert_eq!(r.report["outcome"], "tls_failed");
+    assert_eq!(r.report.outcome, Outcome::TlsFailed);
     // The right pin in DER form works (no peer comes: exit 5, not a TLS failure).
     let der = dir.join("seed.der");
     let pem = std::fs::read_to_string(&seed_cert().cert).unwrap();
@@ -233,7 +233,7 @@ fn an_untrusted_certificate_is_refused_with_advice_to_pin_it() {
     )
     .finish();
     assert_eq!(r.code, 5, "{}", r.stderr);
-    assert_eq!(r.report["outcome"], "no_peer");
+    assert_eq!(r.report.outcome, Outcome::NoPeer);
     // --insecure connects, and says loudly that it did not verify.
     let r = Peer::start(
         &ns,
@@ -350,7 +350,7 @@ fn a_ca_certificate_is_trusted_with_normal_host_name_checks() {
     )
     .finish();
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert_eq!(r.report["outcome"], "tls_failed");
+    assert_eq!(r.report.outcome, Outcome::TlsFailed);
 }
 
 #[test]
@@ -369,7 +369,7 @@ fn a_forced_engineio_version_the_server_does_not_speak_fails_clearly() {
     )
     .finish();
     assert_eq!(r.code, 4, "{}", r.stderr);
-    let error = r.typed.error.clone().unwrap_or_default();
+    let error = r.report.error.clone().unwrap_or_default();
     assert!(error.contains("socket.io 2.x"), "{error}");
     let r = Peer::start(
         &ns,
@@ -379,8 +379,8 @@ fn a_forced_engineio_version_the_server_does_not_speak_fails_clearly() {
     )
     .finish();
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert_eq!(r.report["outcome"], "signaling_failed");
-    let error = r.typed.error.clone().unwrap_or_default();
+    assert_eq!(r.report.outcome, Outcome::SignalingFailed);
+    let error = r.report.error.clone().unwrap_or_default();
     assert!(error.contains("allowEIO3"), "{error}");
 }
 
@@ -398,13 +398,8 @@ fn nobody_comes_and_the_wait_runs_out() {
     )
     .finish();
     assert_eq!(r.code, 5, "{}", r.stderr);
-    assert_eq!(r.report["outcome"], "no_peer");
-    let events: Vec<&str> = r.report["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    assert_eq!(r.report.outcome, Outcome::NoPeer);
+    let events = r.event_names();
     assert_eq!(
         events,
         ["connected", "sent:join", "joined", "sent:leave", "leaved"]
@@ -418,7 +413,7 @@ fn nobody_comes_and_the_wait_runs_out() {
     )
     .finish();
     assert_eq!(r.code, 4, "{}", r.stderr);
-    assert_eq!(r.report["outcome"], "signaling_failed");
+    assert_eq!(r.report.outcome, Outcome::SignalingFailed);
 }
 
 #[test]
@@ -429,21 +424,12 @@ fn relay_only_calls_go_through_coturn_with_the_seeds_credentials() {
     let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
     let turn = Coturn::start(&ns, 3478);
     let ice = format!("turn:127.0.0.1:{}", turn.port);
+    let url = server.http();
     let common = [
-        "--server",
-        &server.http(),
-        "--duration",
-        "5",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-        "--ice",
-        &ice,
-        "--ice-user",
-        "aaaa",
-        "--relay-only",
-    ];
+        &one_call(&url, "5")[..],
+        &["--ice", &ice, "--ice-user", "aaaa", "--relay-only"],
+    ]
+    .concat();
     // The password comes from the environment, so it stays out of `ps`.
     let a = Peer::start_with_env(
         &ns,
@@ -462,12 +448,7 @@ fn relay_only_calls_go_through_coturn_with_the_seeds_credentials() {
     );
     for r in [a.finish(), b.finish()] {
         assert_eq!(r.code, 0, "{}", r.stderr);
-        assert_eq!(
-            r.report["selected_pair"]["local_type"], "relay",
-            "{:#}",
-            r.report
-        );
-        assert_eq!(r.report["selected_pair"]["remote_type"], "relay");
+        assert_eq!(r.pair_types(), ("relay", "relay"), "{}", r.dump());
     }
 }
 
@@ -504,8 +485,8 @@ fn a_wrong_turn_password_or_a_dead_turn_server_is_said_plainly() {
     // Relayed candidates only: nothing else can work, so roompeer stops at once and says why.
     let (r, took) = relay_only("wrong-pass", &ice, "wrong");
     assert_eq!(r.code, 9, "{}", r.stderr);
-    assert_eq!(r.report["outcome"], "turn_failed");
-    let error = r.report["error"].as_str().unwrap();
+    assert_eq!(r.report.outcome, Outcome::TurnFailed);
+    let error = r.error();
     assert!(
         error.contains("refused the user name or password"),
         "{error}"
@@ -516,33 +497,18 @@ fn a_wrong_turn_password_or_a_dead_turn_server_is_said_plainly() {
         r.stderr
     );
     assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
-    assert_eq!(r.report["turn"][0]["ok"], false);
+    assert!(!r.report.turn[0].ok, "{}", r.dump());
     let (r, _) = relay_only("dead-turn", "turn:127.0.0.1:9", "aaaa");
     assert_eq!(r.code, 9, "{}", r.stderr);
-    assert!(
-        r.report["error"]
-            .as_str()
-            .unwrap()
-            .contains("did not answer"),
-        "{:#}",
-        r.report
-    );
+    assert!(r.error().contains("did not answer"), "{}", r.dump());
     // With direct candidates too, the call goes on without the relay, and the report says
     // what the TURN server said.
+    let url = server.http();
     let common = [
-        "--server",
-        &server.http(),
-        "--duration",
-        "3",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-        "--ice",
-        &ice,
-        "--ice-user",
-        "aaaa",
-    ];
+        &one_call(&url, "3")[..],
+        &["--ice", &ice, "--ice-user", "aaaa"],
+    ]
+    .concat();
     let env = [("ROOMPEER_ICE_PASS", "wrong")];
     let a = Peer::start_with_env(
         &ns,
@@ -561,12 +527,12 @@ fn a_wrong_turn_password_or_a_dead_turn_server_is_said_plainly() {
     );
     for r in [a.finish(), b.finish()] {
         assert_eq!(r.code, 0, "{}", r.stderr);
-        assert_eq!(r.report["selected_pair"]["local_type"], "host");
-        assert_eq!(r.report["turn"][0]["ok"], false, "{:#}", r.report);
+        assert_eq!(r.pair_types().0, "host", "{}", r.dump());
+        assert!(!r.report.turn[0].ok, "{}", r.dump());
     }
     // And the right password: an allocation, with its time.
     let (r, _) = relay_only("right-pass", &ice, "aaaa");
-    assert_eq!(r.report["turn"][0]["ok"], true, "{:#}", r.report);
+    assert!(r.report.turn[0].ok, "{}", r.dump());
 }
 
 #[test]
@@ -592,8 +558,8 @@ fn without_a_common_video_codec_the_answerer_says_so_and_exits_8() {
     );
     let fb = b.finish();
     assert_eq!(fb.code, 8, "{}", fb.stderr);
-    assert_eq!(fb.report["outcome"], "negotiation_failed");
-    let error = fb.report["error"].as_str().unwrap();
+    assert_eq!(fb.report.outcome, Outcome::NegotiationFailed);
+    let error = fb.error();
     assert!(
         error.contains("no common video codec") && error.contains("offers VP8"),
         "{error}"

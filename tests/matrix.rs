@@ -6,13 +6,13 @@
 mod support;
 
 use roompeer::call::Role;
-use serde_json::Value;
 use std::time::Duration;
 use support::*;
 
 /// Unix ms of a roompeer milestone.
-fn at(r: &Value, key: &str) -> u64 {
-    r["started_unix_ms"].as_u64().unwrap() + r["timings_ms"][key].as_u64().unwrap_or(0)
+/// When a milestone of the last call happened, ms since the Unix epoch.
+fn at(r: &Report, milestone: fn(&Timings) -> Option<u64>) -> u64 {
+    r.started_unix_ms.unwrap() + milestone(&r.last_call.timings_ms).unwrap_or(0)
 }
 
 fn roompeer_pair(server: ServerKind) {
@@ -52,11 +52,11 @@ fn roompeer_pair(server: ServerKind) {
             },
         );
     }
-    let second_join = at(&fb.report, "joined");
+    let second_join = at(&fb.report, |t| t.joined);
     eprintln!(
         "FIGURE roompeer via {server:?}, H264: first remote frame after the second join: offerer {} ms, answerer {} ms",
-        at(&fa.report, "first_remote_frame") as i64 - second_join as i64,
-        at(&fb.report, "first_remote_frame") as i64 - second_join as i64,
+        at(&fa.report, |t| t.first_remote_frame) as i64 - second_join as i64,
+        at(&fb.report, |t| t.first_remote_frame) as i64 - second_join as i64,
     );
 }
 

@@ -5,16 +5,16 @@
 
 mod support;
 
-use serde_json::Value;
+use roompeer::peer::SelectedPair;
 use support::*;
 
 /// Two roompeers, one behind each NAT, configured as the seed configures its page: a single
 /// `turn:` url with the seed's credentials. Returns both reports.
-fn call_across_nats(name: &str, symmetric: bool) -> [Value; 2] {
+fn call_across_nats(name: &str, symmetric: bool) -> [Report; 2] {
     call_across_nats_with(name, symmetric, &[])
 }
 
-fn call_across_nats_with(name: &str, symmetric: bool, extra: &[&str]) -> [Value; 2] {
+fn call_across_nats_with(name: &str, symmetric: bool, extra: &[&str]) -> [Report; 2] {
     LabCall {
         symmetric,
         ice: format!("turn:{PUBLIC_HOST}:3478"),
@@ -39,7 +39,7 @@ struct LabCall<'a> {
 }
 
 impl LabCall<'_> {
-    fn run(&self, name: &str) -> [Value; 2] {
+    fn run(&self, name: &str) -> [Report; 2] {
         let dir = scratch(name);
         let lab = NatLab::new(self.symmetric);
         if self.block_udp {
@@ -59,19 +59,10 @@ impl LabCall<'_> {
         );
         let url = format!("http://{PUBLIC_HOST}:{}", server.http_port);
         let common = [
-            "--server",
-            &url,
-            "--duration",
-            "4",
-            "--calls",
-            "1",
-            "--video-size",
-            "320x240",
-            "--ice",
-            &self.ice,
-            "--ice-user",
-            "aaaa",
-        ];
+            &one_call(&url, "4")[..],
+            &["--ice", &self.ice, "--ice-user", "aaaa"],
+        ]
+        .concat();
         let common = [&common[..], self.extra].concat();
         let env = [("ROOMPEER_ICE_PASS", "aaaa")];
         // Recordings keep each side's candidates and SDP for a failed run.
@@ -102,22 +93,28 @@ impl LabCall<'_> {
 }
 
 /// Prints the selected pair and the time from the peer's arrival to ICE connected.
-fn figure(scenario: &str, reports: &[Value; 2]) {
+fn figure(scenario: &str, reports: &[Report; 2]) {
     for (side, r) in ["a", "b"].iter().zip(reports) {
-        let pair = &r["selected_pair"];
-        let t = &r["timings_ms"];
+        let t = &r.last_call.timings_ms;
         println!(
-            "FIGURE nat {scenario} side {side}: {} {} <-> {} {}, ICE connected {} ms after the peer arrived",
-            pair["local_type"].as_str().unwrap_or("?"),
-            pair["local_address"].as_str().unwrap_or("?"),
-            pair["remote_type"].as_str().unwrap_or("?"),
-            pair["remote_address"].as_str().unwrap_or("?"),
-            t["ice_connected"]
-                .as_u64()
+            "FIGURE nat {scenario} side {side}: {}, ICE connected {} ms after the peer arrived",
+            r.last_call
+                .selected_pair
+                .as_ref()
+                .map_or("no pair".into(), |p| p.to_string()),
+            t.ice_connected
                 .unwrap_or(0)
-                .saturating_sub(t["peer_joined"].as_u64().unwrap_or(0)),
+                .saturating_sub(t.peer_joined.unwrap_or(0)),
         );
     }
+}
+
+/// The last call's selected pair.
+fn pair(r: &Report) -> &SelectedPair {
+    r.last_call
+        .selected_pair
+        .as_ref()
+        .unwrap_or_else(|| panic!("no selected pair: {}", dump(r)))
 }
 
 /// With only the seed's `turn:` url configured, roompeer gathers server-reflexive candidates
@@ -131,18 +128,15 @@ fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
     let reports = call_across_nats("nat-cone", false);
     figure("cone", &reports);
     for (r, peer_wan) in reports.iter().zip(["203.0.113.20:", "203.0.113.10:"]) {
-        let pair = &r["selected_pair"];
+        let pair = pair(r);
         assert!(
-            pair["remote_type"] == "srflx" || pair["remote_type"] == "prflx",
-            "expected a direct pair through the NATs: {pair:#}"
+            pair.remote_type == "srflx" || pair.remote_type == "prflx",
+            "expected a direct pair through the NATs: {pair}"
         );
-        assert_ne!(pair["local_type"], "relay", "{pair:#}");
+        assert_ne!(pair.local_type, "relay", "{pair}");
         assert!(
-            pair["remote_address"]
-                .as_str()
-                .unwrap()
-                .starts_with(peer_wan),
-            "to the other NAT's public address: {pair:#}"
+            pair.remote_address.starts_with(peer_wan),
+            "to the other NAT's public address: {pair}"
         );
     }
 }
@@ -154,11 +148,11 @@ fn behind_two_cone_nats_the_call_connects_through_srflx_with_only_a_turn_url() {
 fn behind_two_symmetric_nats_the_call_falls_back_to_the_relay() {
     let reports = call_across_nats("nat-symmetric", true);
     figure("symmetric", &reports);
-    for r in reports {
-        let pair = &r["selected_pair"];
+    for r in &reports {
+        let pair = pair(r);
         assert!(
-            pair["local_type"] == "relay" || pair["remote_type"] == "relay",
-            "expected the relay: {pair:#}"
+            pair.local_type == "relay" || pair.remote_type == "relay",
+            "expected the relay: {pair}"
         );
     }
 }
@@ -176,23 +170,20 @@ fn relay_only_calls_cross_two_symmetric_nats_through_coturn() {
 
 /// Asserts a relay pair on both sides, on coturn's relayed addresses, with video decoded, and
 /// that the one TURN url checked out.
-fn assert_relayed(reports: &[Value; 2]) {
+fn assert_relayed(reports: &[Report; 2]) {
     for r in reports {
-        let pair = &r["selected_pair"];
-        assert_eq!(pair["local_type"], "relay", "{pair:#}");
-        assert_eq!(pair["remote_type"], "relay", "{pair:#}");
-        assert!(
-            pair["local_address"]
-                .as_str()
-                .unwrap()
-                .starts_with(PUBLIC_HOST),
-            "the relayed address is coturn's: {pair:#}"
+        let pair = pair(r);
+        assert_eq!(
+            (pair.local_type.as_str(), pair.remote_type.as_str()),
+            ("relay", "relay"),
+            "{pair}"
         );
         assert!(
-            r["video"]["decoded_frames"].as_u64().unwrap() >= 30,
-            "{r:#}"
+            pair.local_address.starts_with(PUBLIC_HOST),
+            "the relayed address is coturn's: {pair}"
         );
-        assert_eq!(r["turn"][0]["ok"], true, "{:#}", r["turn"]);
+        assert!(r.last_call.video.decoded_frames >= 30, "{}", dump(r));
+        assert!(r.turn[0].ok, "{:?}", r.turn);
     }
 }
 
@@ -255,15 +246,14 @@ fn an_untrusted_turns_certificate_is_refused_with_advice() {
     )
     .finish();
     assert_eq!(r.code, 9, "{}", r.stderr);
-    let error = r.report["error"].as_str().unwrap();
-    assert!(error.contains("--turn-pin-cert"), "{error}");
-    assert_eq!(r.report["turn"][0]["url"], "turns:127.0.0.1:5349");
+    assert!(r.error().contains("--turn-pin-cert"), "{}", r.error());
+    assert_eq!(r.report.turn[0].url, "turns:127.0.0.1:5349");
 }
 
 /// One call in a namespace with a multicast-capable interface: `a` hides its host addresses
 /// behind mDNS names (as browsers do), `b` handles them as `b_mdns` says. Returns b's report
 /// and the candidates b received.
-fn mdns_call(name: &str, b_mdns: &str) -> (Value, String, String) {
+fn mdns_call(name: &str, b_mdns: &str) -> (Report, String) {
     let dir = scratch(name);
     let ns = Netns::new();
     // A veth pair inside the namespace: an interface that can multicast, and nothing outside.
@@ -276,16 +266,7 @@ fn mdns_call(name: &str, b_mdns: &str) -> (Value, String, String) {
     let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
     let url = server.http();
     let rec = dir.join("rec-b").display().to_string();
-    let common = [
-        "--server",
-        &url,
-        "--duration",
-        "3",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-    ];
+    let common = one_call(&url, "3");
     let a = Peer::start(
         &ns,
         &dir,
@@ -293,8 +274,7 @@ fn mdns_call(name: &str, b_mdns: &str) -> (Value, String, String) {
         &[&common[..], &["--id", "1", "--mdns", "hide"]].concat(),
     )
     .joined();
-    // The ICE agent's word on each mDNS query it made.
-    let b = Peer::start_with_env(
+    let b = Peer::start(
         &ns,
         &dir,
         "b",
@@ -303,16 +283,12 @@ fn mdns_call(name: &str, b_mdns: &str) -> (Value, String, String) {
             &["--id", "2", "--mdns", b_mdns, "--record", &rec],
         ]
         .concat(),
-        &[(
-            "ROOMPEER_LOG",
-            "roompeer=info,warn,rtc_ice::agent::agent_proto=debug",
-        )],
     );
     let (fa, fb) = (a.finish(), b.finish());
     assert_eq!(fa.code, 0, "{}", fa.stderr);
     assert_eq!(fb.code, 0, "{}", fb.stderr);
     let candidates = std::fs::read_to_string(dir.join("rec-b/call-1/candidates.jsonl")).unwrap();
-    (fb.report, candidates, fb.stderr)
+    (fb.report, candidates)
 }
 
 /// A peer that hides its addresses behind `.local` names (Chrome does): roompeer resolves
@@ -320,25 +296,29 @@ fn mdns_call(name: &str, b_mdns: &str) -> (Value, String, String) {
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn mdns_candidates_are_resolved_where_multicast_works() {
-    let (r, candidates, stderr) = mdns_call("mdns-resolve", "resolve");
+    let (r, candidates) = mdns_call("mdns-resolve", "resolve");
     assert!(
         candidates
             .lines()
             .any(|l| l.contains("\"remote\"") && l.contains(".local")),
         "the peer sent mDNS candidates: {candidates}"
     );
+    let remote = r
+        .last_call
+        .remote_candidates
+        .as_ref()
+        .expect("remote candidates");
     assert!(
-        stderr.contains("answered") && stderr.contains("resolved_addr 10.77.0.1:"),
-        "the name was resolved over mDNS: {stderr}"
+        remote.mdns_resolved >= 1,
+        "the name was resolved over mDNS: {remote:?}"
     );
     // The checks from the peer may win the race to a pair (peer-reflexive) before the name
     // resolves; either way the call is direct.
-    let pair = &r["selected_pair"];
+    let pair = pair(&r);
     assert!(
-        (pair["remote_type"] == "host"
-            && pair["remote_address"].as_str().unwrap().contains(".local:"))
-            || pair["remote_type"] == "prflx",
-        "{pair:#}"
+        (pair.remote_type == "host" && pair.remote_address.contains(".local:"))
+            || pair.remote_type == "prflx",
+        "{pair}"
     );
 }
 
@@ -347,11 +327,18 @@ fn mdns_candidates_are_resolved_where_multicast_works() {
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn mdns_candidates_are_skipped_cleanly_where_they_cannot_be_resolved() {
-    let (r, _, _) = mdns_call("mdns-off", "off");
-    let pair = &r["selected_pair"];
-    assert_eq!(pair["remote_type"], "prflx", "{pair:#}");
-    let t = &r["timings_ms"];
-    let took = t["ice_connected"].as_u64().unwrap() - t["peer_joined"].as_u64().unwrap();
+    let (r, _) = mdns_call("mdns-off", "off");
+    assert_eq!(pair(&r).remote_type, "prflx", "{}", pair(&r));
+    assert_eq!(
+        r.last_call
+            .remote_candidates
+            .as_ref()
+            .map(|c| c.mdns_resolved),
+        Some(0),
+        "no name resolved"
+    );
+    let t = &r.last_call.timings_ms;
+    let took = t.ice_connected.unwrap() - t.peer_joined.unwrap();
     assert!(
         took < 3000,
         "no stall on unresolvable candidates: {took} ms"

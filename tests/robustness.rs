@@ -2,18 +2,8 @@
 
 mod support;
 
-use serde_json::Value;
 use std::time::Duration;
 use support::*;
-
-fn events(report: &Value) -> Vec<String> {
-    report["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[test]
 #[ignore = "needs root: network namespaces"]
@@ -45,34 +35,25 @@ fn a_hostile_peer_cannot_crash_roompeer_and_the_next_call_works() {
     );
     let g = guest.finish();
     assert_eq!(g.code, 0, "{}", g.stderr);
-    assert_eq!(g.report["video"]["peer_sender_id"], 7);
+    assert_eq!(g.report.last_call.video.peer_sender_id, Some(7));
     stayer.wait_event("bye", Duration::from_secs(20));
     stayer.terminate();
     let s = stayer.finish();
     assert_eq!(s.code, 0, "ends well after a stop request: {}", s.stderr);
-    assert_eq!(s.report["outcome"], "ok");
-    let ev = events(&s.report);
-    let malformed = ev.iter().filter(|e| *e == "malformed").count();
+    assert_eq!(s.report.outcome, Outcome::Ok);
+    let ev = s.event_names();
+    let malformed = ev.iter().filter(|e| **e == "malformed").count();
     assert!(
         malformed >= 10,
         "each bad message is logged and ignored ({malformed}): {ev:?}"
     );
     assert!(
-        ev.iter().any(|e| e == "peer_error"),
+        ev.contains(&"peer_error"),
         "the broken offer is refused: {ev:?}"
     );
-    assert_eq!(
-        ev.last().map(String::as_str),
-        Some("leaved"),
-        "leaves cleanly: {ev:?}"
-    );
-    let good = s.report["calls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["media_ok"] == true)
-        .count();
-    assert_eq!(good, 1, "{:#}", s.report["calls"]);
+    assert_eq!(ev.last(), Some(&"leaved"), "leaves cleanly: {ev:?}");
+    let good = s.report.calls.iter().filter(|c| c.media_ok).count();
+    assert_eq!(good, 1, "{}", s.dump());
 }
 
 #[test]
@@ -114,13 +95,13 @@ fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {
     assert_eq!(guest.code, 0, "{}", guest.stderr);
     let s = stayer.finish();
     assert_eq!(s.code, 0, "{}", s.stderr);
-    let calls = s.report["calls"].as_array().unwrap();
-    assert_eq!(calls.len(), 2);
-    assert_eq!(calls[0]["end"], "connection_failed");
-    let c0 = &calls[0]["timings_ms"];
-    assert!(c0["ended"].as_u64().unwrap() > c0["ice_connected"].as_u64().unwrap());
-    assert_eq!(calls[1]["media_ok"], true, "{:#}", calls[1]);
-    assert_eq!(calls[1]["video"]["peer_sender_id"], 3);
+    let calls = &s.report.calls;
+    assert_eq!(calls.len(), 2, "{}", s.dump());
+    assert_eq!(calls[0].end, Some(CallEnd::ConnectionFailed));
+    let c0 = &calls[0].summary.timings_ms;
+    assert!(c0.ended.unwrap() > c0.ice_connected.unwrap());
+    assert!(calls[1].media_ok, "{}", s.dump());
+    assert_eq!(calls[1].summary.video.peer_sender_id, Some(3));
 }
 
 /// A roompeer that stays while another joins and leaves 20 times: every call works, and it
@@ -129,16 +110,13 @@ fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {
 #[ignore = "needs root: network namespaces"]
 fn twenty_calls_in_a_row_work_and_memory_stays_flat() {
     let report = stay_while_guests_come_and_go("twenty", 20, "2");
-    let calls = report["calls"].as_array().unwrap();
+    let calls = &report.calls;
     assert_eq!(calls.len(), 20);
     for (n, c) in calls.iter().enumerate() {
-        assert_eq!(c["media_ok"], true, "call {}: {c:#}", n + 1);
-        assert_eq!(c["video"]["peer_sender_id"], n as u64 + 2);
+        assert!(c.media_ok, "call {}: {c:?}", n + 1);
+        assert_eq!(c.summary.video.peer_sender_id, Some(n as u16 + 2));
     }
-    let rss: Vec<u64> = calls
-        .iter()
-        .map(|c| c["rss_kib_after"].as_u64().unwrap())
-        .collect();
+    let rss: Vec<u64> = calls.iter().map(|c| c.rss_kib_after.unwrap()).collect();
     eprintln!("RSS after each call (KiB): {rss:?}");
     // Around calls 2 and 20, the median of three: a single reading can catch a transient
     // (a blocking-pool thread that has not exited yet), a leak per call shows in all three.
@@ -165,18 +143,7 @@ fn after_a_media_outage_a_keyframe_is_requested_and_sent() {
     let url = server.http();
     // Without the jitter buffer, packets NACKed after the outage come back too late to use, so
     // the gap must be healed by a keyframe.
-    let common = [
-        "--server",
-        &url,
-        "--duration",
-        "6",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-        "--jitter-ms",
-        "0",
-    ];
+    let common = [&one_call(&url, "6")[..], &["--jitter-ms", "0"]].concat();
     let Pair { a, b } = Pair::start(&ns, &dir, &common, &[], &[]).connected();
     // The outage itself lasts a second; this sleep is its length, not a synchronisation.
     std::thread::sleep(Duration::from_secs(1));
@@ -185,21 +152,12 @@ fn after_a_media_outage_a_keyframe_is_requested_and_sent() {
     ns.restore_udp();
     for r in [a.finish(), b.finish()] {
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let v = &r.report["video"];
-        assert!(v["keyframe_requests_sent"].as_u64().unwrap() >= 1, "{v:#}");
-        assert!(
-            v["keyframe_requests_received"].as_u64().unwrap() >= 1,
-            "{v:#}"
-        );
-        assert!(
-            v["counter_gaps"].as_u64().unwrap() >= 1,
-            "the outage shows as a gap: {v:#}"
-        );
+        let v = &r.report.last_call.video;
+        assert!(v.keyframe_requests_sent >= 1, "{v:?}");
+        assert!(v.keyframe_requests_received >= 1, "{v:?}");
+        assert!(v.counter_gaps >= 1, "the outage shows as a gap: {v:?}");
         // Six seconds at 30 frames/s, less the outage and the wait for the keyframe.
-        assert!(
-            v["decoded_frames"].as_u64().unwrap() >= 100,
-            "the picture came back: {v:#}"
-        );
+        assert!(v.decoded_frames >= 100, "the picture came back: {v:?}");
     }
 }
 
@@ -211,16 +169,7 @@ fn a_call_goes_on_through_a_signaling_server_restart_and_both_peers_rejoin() {
     let cert = seed_cert();
     let server = NodeServer::start_on(&ns, ServerKind::V2, cert, 18080, 18443);
     let url = server.http();
-    let common = [
-        "--server",
-        &url,
-        "--duration",
-        "8",
-        "--calls",
-        "1",
-        "--video-size",
-        "320x240",
-    ];
+    let common = one_call(&url, "8");
     let Pair { a, b } = Pair::start(&ns, &dir, &common, &[], &[]).connected();
     drop(server);
     a.wait_event("signaling_down", Duration::from_secs(20));
@@ -230,29 +179,27 @@ fn a_call_goes_on_through_a_signaling_server_restart_and_both_peers_rejoin() {
     b.wait_event("joined", Duration::from_secs(20));
     for r in [a.finish(), b.finish()] {
         assert_eq!(r.code, 0, "{}", r.stderr);
-        let calls = r.report["calls"].as_array().unwrap();
-        assert_eq!(
-            calls.len(),
-            1,
-            "one call all along: {:#}",
-            r.report["calls"]
-        );
+        let calls = &r.report.calls;
+        assert_eq!(calls.len(), 1, "one call all along: {}", r.dump());
         // Held to the end: the first whose hold is over leaves, the other sees its `bye`.
-        let end = calls[0]["end"].as_str().unwrap();
-        assert!(end == "we_left" || end == "peer_left", "{:#}", calls[0]);
-        let decoded = r.report["video"]["decoded_frames"].as_u64().unwrap();
+        let end = calls[0].end.as_ref();
+        assert!(
+            matches!(end, Some(CallEnd::WeLeft | CallEnd::PeerLeft)),
+            "{end:?}"
+        );
+        let decoded = r.report.last_call.video.decoded_frames;
         assert!(
             decoded >= 200,
             "media kept flowing: {decoded} frames in 8 s"
         );
-        let ev = events(&r.report);
-        assert!(ev.iter().any(|e| e == "signaling_down"), "{ev:?}");
+        let ev = r.event_names();
+        assert!(ev.contains(&"signaling_down"), "{ev:?}");
         assert_eq!(
-            ev.iter().filter(|e| *e == "joined").count(),
+            ev.iter().filter(|e| **e == "joined").count(),
             2,
             "joined, then rejoined: {ev:?}"
         );
-        assert_eq!(ev.last().map(String::as_str), Some("leaved"), "{ev:?}");
+        assert_eq!(ev.last(), Some(&"leaved"), "{ev:?}");
     }
 }
 
@@ -282,8 +229,9 @@ fn a_waiting_peer_rejoins_after_a_server_restart_and_takes_the_next_call() {
     let a = a.finish();
     assert_eq!(a.code, 0, "{}", a.stderr);
     assert_eq!(
-        a.report["calls"][0]["role"], "offerer",
+        a.report.calls[0].role,
+        Role::Offerer,
         "it was in the room first"
     );
-    assert_eq!(a.report["video"]["peer_sender_id"], 2);
+    assert_eq!(a.report.last_call.video.peer_sender_id, Some(2));
 }

@@ -80,20 +80,17 @@ fn a_roompeer_without_a_server_hosts_one_and_a_second_joins_it() {
     let (h, g) = (host.finish(), guest.finish());
     assert_eq!(h.code, 0, "{}", h.stderr);
     assert_eq!(g.code, 0, "{}", g.stderr);
-    assert_eq!(h.report["server"], "http://127.0.0.1:18080/");
-    assert_eq!(h.report["video"]["peer_sender_id"], 2);
-    assert_eq!(g.report["video"]["peer_sender_id"], 1);
-    assert!(
-        h.stderr
-            .contains("http://127.0.0.1:18080/index.html?room=at+home"),
-        "the host says where a browser joins: {}",
-        h.stderr
+    assert_eq!(h.report.server, "http://127.0.0.1:18080/");
+    assert_eq!(h.report.last_call.video.peer_sender_id, Some(2));
+    assert_eq!(g.report.last_call.video.peer_sender_id, Some(1));
+    assert_eq!(
+        h.report.hosting,
+        Some(Hosting::Hosted {
+            page: "http://127.0.0.1:18080/index.html?room=at+home".into()
+        }),
+        "the host says where a browser joins"
     );
-    assert!(
-        g.stderr.contains("joining the room server already there"),
-        "{}",
-        g.stderr
-    );
+    assert_eq!(g.report.hosting, Some(Hosting::AlreadyThere));
 }
 
 #[test]
@@ -124,11 +121,11 @@ fn chromium_joins_a_room_that_roompeer_hosts() {
         (b["width"].as_u64(), b["height"].as_u64()),
         (Some(320), Some(240))
     );
-    assert_eq!(r.report["video"]["codec"], "H264");
+    assert_eq!(r.report.last_call.video.codec.as_deref(), Some("H264"));
     assert!(
-        r.report["video"]["decoded_frames"].as_u64().unwrap() >= 30,
-        "{:#}",
-        r.report
+        r.report.last_call.video.decoded_frames >= 30,
+        "{}",
+        r.dump()
     );
 }
 

@@ -18,7 +18,7 @@ pub mod turn_stream;
 pub use connection::{AUDIO_RESERVE_BPS, MIN_VIDEO_BPS};
 pub use error::PeerError;
 pub use interfaces::host_addresses;
-pub use stats::{RemoteReceipt, SelectedPair, SendingCodecs};
+pub use stats::{RemoteCandidates, RemoteReceipt, SelectedPair, SendingCodecs};
 
 use crate::call::{CallId, Input, PeerState};
 use crate::media::video::VideoCodec;

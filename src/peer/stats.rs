@@ -22,6 +22,22 @@ pub struct SelectedPair {
     pub protocol: String,
 }
 
+/// The peer's candidates that the ICE agent took, by type. An mDNS (`.local`) host candidate is
+/// taken only once its name resolves, so `mdns_resolved` counts the names that did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RemoteCandidates {
+    /// Host candidates, resolved mDNS names included.
+    pub host: u32,
+    /// Server-reflexive candidates.
+    pub srflx: u32,
+    /// Peer-reflexive candidates (learnt from the peer's checks).
+    pub prflx: u32,
+    /// Relayed candidates.
+    pub relay: u32,
+    /// Host candidates given as `.local` names that resolved over mDNS.
+    pub mdns_resolved: u32,
+}
+
 /// What the peer's receiver reports say it got from us.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RemoteReceipt {
@@ -76,6 +92,31 @@ impl Peer {
             remote_address: address(&r.address, r.port),
             protocol: l.protocol.to_string(),
         })
+    }
+
+    /// The peer's candidates the ICE agent holds now.
+    pub async fn remote_candidates(&self) -> Option<RemoteCandidates> {
+        let transport = self.video_sender.transport().await.ok().flatten()?;
+        let candidates = transport
+            .ice_transport()
+            .get_remote_candidates()
+            .await
+            .ok()?;
+        let mut counts = RemoteCandidates::default();
+        for c in candidates {
+            let slot = match c.typ.to_string().as_str() {
+                "host" => &mut counts.host,
+                "srflx" => &mut counts.srflx,
+                "prflx" => &mut counts.prflx,
+                "relay" => &mut counts.relay,
+                _ => continue,
+            };
+            *slot += 1;
+            if c.address.ends_with(".local") {
+                counts.mdns_resolved += 1;
+            }
+        }
+        Some(counts)
     }
 
     /// The latest round-trip time and video loss (%) from the peer's reception reports.

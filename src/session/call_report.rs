@@ -3,7 +3,7 @@
 
 use super::outcome;
 use crate::call::{CallEnd, CallId, Role};
-use crate::peer::{RemoteReceipt, SelectedPair};
+use crate::peer::{RemoteCandidates, RemoteReceipt, SelectedPair};
 use crate::pipeline::{CallMedia, Received};
 use crate::report::{AudioReport, CallReport, CallSummary, Percentiles, Timings, VideoReport};
 use std::sync::atomic::Ordering::Relaxed;
@@ -14,6 +14,8 @@ use std::time::Instant;
 pub struct PeerFacts {
     /// The candidate pair in use.
     pub pair: Option<SelectedPair>,
+    /// The peer's candidates ICE took.
+    pub remote_candidates: Option<RemoteCandidates>,
     /// What the peer's reception reports acknowledge.
     pub receipt: RemoteReceipt,
     /// The video codec sent, if negotiated.
@@ -123,6 +125,7 @@ pub fn assemble(c: EndedCall) -> CallReport {
         rss_kib_after: c.rss_kib_after,
         summary: CallSummary {
             selected_pair: c.peer.pair,
+            remote_candidates: c.peer.remote_candidates,
             video,
             audio,
             timings_ms: timings,

@@ -403,6 +403,7 @@ impl Runner {
                 let codecs = p.sending_codecs().await;
                 PeerFacts {
                     pair: p.selected_pair().await,
+                    remote_candidates: p.remote_candidates().await,
                     receipt: p.remote_receipt().await,
                     video_codec: codecs.video,
                     audio_codec: codecs.audio,

@@ -84,6 +84,7 @@ async fn run_session(mut opts: RunOptions, window: Option<WindowLink>) -> Report
         error: None,
         started_unix_ms: crate::report::started_unix_ms(),
         server: opts.transport.url.to_string(),
+        hosting: None,
         eio: None,
         socket_id: None,
         events: Vec::new(),
@@ -95,7 +96,10 @@ async fn run_session(mut opts: RunOptions, window: Option<WindowLink>) -> Report
     };
     let _room_server = match &opts.host {
         Some(host) => match hosting::host_room_server(host, &opts.room.room).await {
-            Ok(server) => server,
+            Ok((server, hosting)) => {
+                report.hosting = hosting;
+                server
+            }
             Err(e) => {
                 report.error = Some(e.to_string());
                 return finish_report(report);

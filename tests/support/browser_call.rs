@@ -33,7 +33,7 @@ pub enum Relay {
 /// What the call left behind.
 pub struct CallSeen {
     pub browser: Value,
-    pub roompeer: Value,
+    pub roompeer: Report,
     pub offer: String,
     pub answer: String,
 }
@@ -118,9 +118,9 @@ impl BrowserCall {
     fn check(&self, seen: &CallSeen) {
         let (b, r) = (&seen.browser, &seen.roompeer);
         let role = if self.roompeer_first {
-            "offerer"
+            Role::Offerer
         } else {
-            "answerer"
+            Role::Answerer
         };
         // The browser saw roompeer's picture at its size, moving, in the expected codec, and
         // heard the tone.
@@ -162,21 +162,18 @@ impl BrowserCall {
             "Leave clears the panes as the seed's page does"
         );
         // roompeer saw the browser's video in the same codec, and its sound.
-        assert_eq!(r["outcome"], "ok", "{r:#}");
-        assert_eq!(r["calls"][0]["role"], role);
-        assert_eq!(r["video"]["codec"], self.expect, "{r:#}");
-        assert_eq!(r["video"]["received_codec"], self.expect, "{r:#}");
-        assert_eq!(r["audio"]["codec"], "opus");
-        assert!(
-            r["video"]["decoded_frames"].as_u64().unwrap() >= 30,
-            "{r:#}"
-        );
-        assert!(
-            r["audio"]["received_packets"].as_u64().unwrap() >= 100,
-            "{r:#}"
-        );
+        let json = dump(r);
+        let (video, audio) = (&r.last_call.video, &r.last_call.audio);
+        assert_eq!(r.outcome, Outcome::Ok, "{json}");
+        assert_eq!(r.calls[0].role, role, "{json}");
+        assert_eq!(video.codec.as_deref(), Some(self.expect), "{json}");
+        assert_eq!(video.received_codec.as_deref(), Some(self.expect), "{json}");
+        assert_eq!(audio.codec.as_deref(), Some("opus"));
+        assert!(video.decoded_frames >= 30, "{json}");
+        assert!(audio.received_packets >= 100, "{json}");
         assert_eq!(
-            r["calls"][0]["end"], "peer_left",
+            r.calls[0].end,
+            Some(CallEnd::PeerLeft),
             "the page's Leave reached roompeer as bye"
         );
         assert_eq!(
@@ -185,14 +182,14 @@ impl BrowserCall {
             "the answer's first video codec"
         );
         // Figures: from the second join to the first remote frame on each side (one clock).
-        let started = r["started_unix_ms"].as_u64().unwrap();
-        let t = &r["timings_ms"];
-        let rp_joined = started + t["joined"].as_u64().unwrap_or(0);
-        let rp_frame = started + t["first_remote_frame"].as_u64().unwrap_or(0);
+        let started = r.started_unix_ms.expect("the report's start time");
+        let t = &r.last_call.timings_ms;
+        let rp_joined = started + t.joined.unwrap_or(0);
+        let rp_frame = started + t.first_remote_frame.unwrap_or(0);
         let b_joined = b["joinedAt"].as_u64().unwrap();
         let second_join = rp_joined.max(b_joined);
         eprintln!(
-            "FIGURE {:?} via {:?}, roompeer {role}, {}: first remote frame after the second join: roompeer {} ms, browser {} ms",
+            "FIGURE {:?} via {:?}, roompeer {role:?}, {}: first remote frame after the second join: roompeer {} ms, browser {} ms",
             self.browser,
             self.server,
             self.expect,

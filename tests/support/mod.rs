@@ -20,6 +20,8 @@ pub use {
     nat_lab::*,
     netns::*,
     peers::*,
+    roompeer::call::{CallEnd, Role},
+    roompeer::report::{Hosting, Outcome, Report, Timings},
     servers::*,
 };
 

@@ -23,11 +23,41 @@ pub struct Peer {
 #[derive(Debug)]
 pub struct Finished {
     pub code: i32,
-    /// The report as JSON.
-    pub report: Value,
     /// The report, typed.
-    pub typed: Report,
+    pub report: Report,
     pub stderr: String,
+}
+
+impl Finished {
+    /// The report as pretty JSON, for failure messages.
+    pub fn dump(&self) -> String {
+        dump(&self.report)
+    }
+
+    /// The report's error, or "" when it has none.
+    pub fn error(&self) -> &str {
+        self.report.error.as_deref().unwrap_or("")
+    }
+
+    /// The selected pair's candidate types, local and remote, of the last call.
+    pub fn pair_types(&self) -> (&str, &str) {
+        let pair = self.report.last_call.selected_pair.as_ref();
+        pair.map_or(("", ""), |p| (&p.local_type, &p.remote_type))
+    }
+
+    /// The names of the events in the report, in order.
+    pub fn event_names(&self) -> Vec<&str> {
+        self.report
+            .events
+            .iter()
+            .map(|e| e.event.as_str())
+            .collect()
+    }
+}
+
+/// A report as pretty JSON, for failure messages.
+pub fn dump(report: &Report) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{report:?} ({e})"))
 }
 
 impl Peer {
@@ -159,16 +189,21 @@ impl Peer {
         // The reader threads end with the pipes; take what they still hold.
         while self.events.recv_timeout(Duration::from_millis(500)).is_ok() {}
         let stderr = self.lines.lock().unwrap().join("\n");
-        let report: Value = std::fs::read(&self.report)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_else(|| panic!("no report at {}; stderr:\n{stderr}", self.report.display()));
-        let typed = serde_json::from_value(report.clone())
-            .unwrap_or_else(|e| panic!("the report does not read as a Report ({e}): {report}"));
+        let bytes = std::fs::read(&self.report).unwrap_or_else(|e| {
+            panic!(
+                "no report at {} ({e}); stderr:\n{stderr}",
+                self.report.display()
+            )
+        });
+        let report = serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "the report does not read as a Report ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
         Finished {
             code: status.code().unwrap_or(-1),
             report,
-            typed,
             stderr,
         }
     }
@@ -185,7 +220,7 @@ impl Drop for Peer {
 
 /// A roompeer that stays in a room while `guests` others join, hold a call of `hold` seconds
 /// and leave, one after another. Returns the stayer's report; every guest must succeed.
-pub fn stay_while_guests_come_and_go(name: &str, guests: u16, hold: &str) -> Value {
+pub fn stay_while_guests_come_and_go(name: &str, guests: u16, hold: &str) -> Report {
     let dir = scratch(name);
     let ns = Netns::new();
     let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
@@ -280,18 +315,18 @@ pub struct GoodSide {
 /// Checks one side of a good call: it decoded the other's picture and tone, in order, over a
 /// direct path, and the other side's reports acknowledge its media.
 pub fn assert_good_side(f: &Finished, expect: GoodSide) {
-    let r = &f.typed;
-    let json = &f.report;
-    assert_eq!(r.outcome, roompeer::report::Outcome::Ok, "{json:#}");
+    let r = &f.report;
+    let json = f.dump();
+    assert_eq!(r.outcome, roompeer::report::Outcome::Ok, "{json}");
     assert_eq!(r.exit_code, 0);
     let call = &r.calls[0];
-    assert_eq!(call.role, expect.role, "{json:#}");
+    assert_eq!(call.role, expect.role, "{json}");
     let pair = r.last_call.selected_pair.as_ref().expect("a selected pair");
     assert_eq!(pair.local_type, "host");
     let (video, audio) = (&r.last_call.video, &r.last_call.audio);
     assert_eq!(video.codec.as_deref(), Some(expect.codec));
     assert_eq!(video.received_codec.as_deref(), Some(expect.codec));
-    assert_eq!(video.decode_errors, 0, "{json:#}");
+    assert_eq!(video.decode_errors, 0, "{json}");
     assert_eq!(audio.codec.as_deref(), Some("opus"));
     assert_eq!(
         video.peer_sender_id,
@@ -300,7 +335,7 @@ pub fn assert_good_side(f: &Finished, expect: GoodSide) {
     );
     assert!(
         video.decoded_frames >= expect.min_frames,
-        "decoded only {} frames: {json:#}",
+        "decoded only {} frames: {json}",
         video.decoded_frames
     );
     assert_eq!(
@@ -316,9 +351,9 @@ pub fn assert_good_side(f: &Finished, expect: GoodSide) {
     assert!(latency.p50 <= latency.p95 && latency.p95 <= latency.max);
     assert!(
         video.jitter_buffer_ms.is_some() && video.jitter_target_ms.is_some(),
-        "the jitter buffer's figures: {json:#}"
+        "the jitter buffer's figures: {json}"
     );
-    assert!(video.counter_gaps <= 2, "{json:#}");
+    assert!(video.counter_gaps <= 2, "{json}");
     let hz = audio.dominant_hz.expect("a tone was heard");
     assert!(
         (hz - expect.peer_hz).abs() <= 2.0,
@@ -340,6 +375,20 @@ pub fn assert_good_side(f: &Finished, expect: GoodSide) {
         ("ice_connected", t.ice_connected),
         ("first_remote_frame", t.first_remote_frame),
     ] {
-        assert!(value.is_some(), "timing {key} missing: {json:#}");
+        assert!(value.is_some(), "timing {key} missing: {json}");
     }
+}
+
+/// The arguments of most test calls: one call through `url`, held `secs` seconds, at 320x240.
+pub fn one_call<'a>(url: &'a str, secs: &'a str) -> [&'a str; 8] {
+    [
+        "--server",
+        url,
+        "--duration",
+        secs,
+        "--calls",
+        "1",
+        "--video-size",
+        "320x240",
+    ]
 }
