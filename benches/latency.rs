@@ -50,6 +50,9 @@ impl PathKind {
 struct Row {
     latency: Option<(f64, f64)>,
     jitter_buffer_ms: Option<f64>,
+    audio_buffer_ms: Option<f64>,
+    concealed_ms: Option<f64>,
+    av_sync_ms: Option<f64>,
     fps: Option<f64>,
     freeze_ms: Option<f64>,
     first_picture_ms: Option<i64>,
@@ -58,11 +61,14 @@ struct Row {
 fn print_row(pair: &str, path: PathKind, side: &str, r: &Row) {
     let opt = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
     println!(
-        "| {pair} | {} | {side} | {} | {} | {} | {} | {} | {} |",
+        "| {pair} | {} | {side} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         path.name(),
         r.latency.map_or("-".into(), |l| format!("{:.0}", l.0)),
         r.latency.map_or("-".into(), |l| format!("{:.0}", l.1)),
         opt(r.jitter_buffer_ms),
+        opt(r.audio_buffer_ms),
+        opt(r.concealed_ms),
+        opt(r.av_sync_ms),
         opt(r.fps),
         opt(r.freeze_ms),
         r.first_picture_ms.map_or("-".into(), |t| t.to_string()),
@@ -149,10 +155,13 @@ fn at(r: &Report, ms: Option<u64>) -> Option<i64> {
 }
 
 fn roompeer_row(r: &Report, second_join: Option<i64>) -> Row {
-    let v = &r.last_call.video;
+    let (v, a) = (&r.last_call.video, &r.last_call.audio);
     Row {
         latency: v.latency_ms.map(|l| (l.p50, l.p95)),
         jitter_buffer_ms: v.jitter_buffer_ms,
+        audio_buffer_ms: a.jitter_buffer_ms,
+        concealed_ms: Some(a.concealed_ms),
+        av_sync_ms: r.last_call.av_sync_ms,
         fps: v.received_fps,
         freeze_ms: Some(v.longest_freeze_ms as f64),
         first_picture_ms: at(r, r.last_call.timings_ms.first_remote_frame)
@@ -166,9 +175,17 @@ fn chromium_row(result: &Value, second_join: Option<i64>) -> Row {
     let (first, last) = (&result["first"]["video"], &result["last"]["video"]);
     let delta = |k: &str| last[k].as_f64().unwrap_or(0.0) - first[k].as_f64().unwrap_or(0.0);
     let emitted = delta("jitterBufferEmittedCount");
+    let (a_first, a_last) = (&result["first"]["audio"], &result["last"]["audio"]);
+    let a_delta = |k: &str| a_last[k].as_f64().unwrap_or(0.0) - a_first[k].as_f64().unwrap_or(0.0);
+    let a_emitted = a_delta("jitterBufferEmittedCount");
     Row {
         latency: None,
         jitter_buffer_ms: (emitted > 0.0).then(|| delta("jitterBufferDelay") / emitted * 1000.0),
+        audio_buffer_ms: (a_emitted > 0.0)
+            .then(|| a_delta("jitterBufferDelay") / a_emitted * 1000.0),
+        // Concealed audio over the whole call, ms (48 kHz).
+        concealed_ms: a_last["concealedSamples"].as_f64().map(|s| s / 48.0),
+        av_sync_ms: None,
         fps: {
             let secs = (result["last"]["at"].as_f64().unwrap_or(0.0)
                 - result["first"]["at"].as_f64().unwrap_or(0.0))
@@ -324,9 +341,9 @@ fn main() {
     println!("Call delay, {seconds} s calls at 640x480@30 (roompeer's defaults), one run:");
     println!();
     println!(
-        "| pair | path | side (receiving) | latency p50 ms | p95 ms | jitter buffer ms | frames/s | longest freeze ms | first picture ms |"
+        "| pair | path | side (receiving) | latency p50 ms | p95 ms | jitter buffer ms | audio buffer ms | audio concealed ms | av sync ms | frames/s | longest freeze ms | first picture ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for path in [PathKind::Clean, PathKind::Jitter, PathKind::Loss] {
         roompeer_pair(path, &seconds);
         chromium_pair(path, &seconds);

@@ -136,6 +136,12 @@ pub struct StatsSample {
     pub rtt_ms: Option<f64>,
     /// Share of our video the peer reports lost, %.
     pub loss_pct: f64,
+    /// What the video jitter buffer holds frames for now, ms.
+    pub video_buffer_ms: Option<f64>,
+    /// What the audio jitter buffer holds audio for now, ms.
+    pub audio_buffer_ms: Option<f64>,
+    /// Lately, received video handed over minus audio of the same moment, ms (+: video late).
+    pub av_sync_ms: Option<f64>,
 }
 
 /// Samples kept for the plots.

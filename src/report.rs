@@ -224,6 +224,25 @@ pub struct AudioReport {
     pub speaker: Option<String>,
     /// Times the speaker's playout buffer ran dry.
     pub playout_underruns: u64,
+    /// Mean time a played sample waited in the jitter buffer from its packet's arrival, ms;
+    /// comparable with a browser's audio `jitterBufferDelay / jitterBufferEmittedCount`.
+    #[serde(default)]
+    pub jitter_buffer_ms: Option<f64>,
+    /// The jitter buffer's target delay at the end, ms: what the arrival jitter needed.
+    #[serde(default)]
+    pub jitter_target_ms: Option<f64>,
+    /// Mean time audio then waited in the sink's queue before it played, ms.
+    #[serde(default)]
+    pub playout_ms: Option<f64>,
+    /// Concealment played for audio lost, late or stalled, ms.
+    #[serde(default)]
+    pub concealed_ms: f64,
+    /// Audio cut to catch up after the delay had grown, ms.
+    #[serde(default)]
+    pub cut_ms: f64,
+    /// Packets that came after their moment had passed.
+    #[serde(default)]
+    pub late_packets: u64,
 }
 
 /// Milestones of a call, in ms since the process started.
@@ -255,6 +274,11 @@ pub struct CallSummary {
     pub audio: AudioReport,
     /// Milestones.
     pub timings_ms: Timings,
+    /// For what the peer captured at one moment: when its video is handed to the screen minus
+    /// when its audio is handed to the speaker, ms, from the peer's sender reports; `+` means
+    /// video late.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub av_sync_ms: Option<f64>,
 }
 
 /// One call.

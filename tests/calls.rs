@@ -61,13 +61,26 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
     assert_good_side(&fa, side(Role::Offerer, 202, 660.0));
     assert_good_side(&fb, side(Role::Answerer, 101, 440.0));
     for (name, f) in [("offerer", &fa), ("answerer", &fb)] {
-        let v = &f.report.last_call.video;
+        let (v, a) = (&f.report.last_call.video, &f.report.last_call.audio);
         if let (Some(l), Some(jb)) = (v.latency_ms, v.jitter_buffer_ms) {
             println!(
                 "FIGURE call via {kind:?} {codec} {name}: capture to decode p50 {} ms, p95 {} ms; jitter buffer {jb:.1} ms",
                 l.p50, l.p95
             );
         }
+        println!(
+            "FIGURE call via {kind:?} {codec} {name}: audio jitter buffer {:?} ms (target {:?}), playout {:?} ms, concealed {} ms, av sync {:?} ms",
+            a.jitter_buffer_ms,
+            a.jitter_target_ms,
+            a.playout_ms,
+            a.concealed_ms,
+            f.report.last_call.av_sync_ms
+        );
+        // A clean link: audio waits only for its turn, and the two streams stay together.
+        let audio_delay = a.jitter_buffer_ms.expect("audio waited") + a.playout_ms.unwrap_or(0.0);
+        assert!(audio_delay <= 40.0, "audio delay {audio_delay} ms: {a:?}");
+        let sync = f.report.last_call.av_sync_ms.expect("lip sync measured");
+        assert!(sync.abs() <= 45.0, "audio and video {sync} ms apart");
     }
     assert_eq!(fa.report.eio.as_deref(), Some(expect_eio));
     assert_eq!(fb.report.eio.as_deref(), Some(expect_eio));

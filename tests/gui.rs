@@ -179,6 +179,10 @@ fn run_scenario(
                 "a round-trip time from the peer's reports: {:?}",
                 s.stats
             );
+            assert!(
+                last.video_buffer_ms.is_some() && last.audio_buffer_ms.is_some(),
+                "the jitter buffers' delays are plotted: {last:?}"
+            );
             // No camera here: said in the window, and the test picture is sent instead.
             let notice = s
                 .notices

@@ -117,6 +117,24 @@ fn open_error(
     }
 }
 
+/// A device period this long keeps the device's own buffer from adding more delay than the
+/// call's audio path is allowed in all (the default can be a quarter second or more).
+const DEVICE_PERIOD_MS: u32 = 10;
+
+/// The device's config with a 10 ms buffer, where the device says it takes one; the default
+/// config is tried after it.
+fn small_buffer(supported: &cpal::SupportedStreamConfig) -> Option<cpal::StreamConfig> {
+    let frames = supported.sample_rate().0 * DEVICE_PERIOD_MS / 1000;
+    match supported.buffer_size() {
+        cpal::SupportedBufferSize::Range { min, max } if (*min..=*max).contains(&frames) => {
+            let mut config: cpal::StreamConfig = supported.clone().into();
+            config.buffer_size = cpal::BufferSize::Fixed(frames);
+            Some(config)
+        }
+        _ => None,
+    }
+}
+
 /// Builds a stream for one sample type; [`start_stream`] picks the type from the device's
 /// format, for microphones and speakers alike.
 trait BuildStream {
@@ -185,6 +203,9 @@ impl BuildStream for OutputStream<'_> {
     }
 }
 
+/// How many frames' worth of captured audio may wait to be read; older audio is dropped.
+const MAX_BACKLOG_FRAMES: usize = 3;
+
 /// An open microphone.
 pub struct Microphone {
     /// Mono samples at the device's rate, as the callback delivers them.
@@ -192,6 +213,11 @@ pub struct Microphone {
     resampler: Resampler,
     /// 48 kHz mono samples not yet taken.
     ready: Vec<f32>,
+    /// Samples dropped because they had waited too long.
+    pub dropped: u64,
+    /// The device's rate, and the most it delivered at once (its period).
+    rate: u32,
+    largest_chunk: usize,
     /// The device's name, for messages.
     pub name: String,
     _stop: SyncSender<()>,
@@ -210,6 +236,7 @@ where
     device.build_input_stream(
         config,
         move |data: &[T], _| {
+            tracing::trace!(frames = data.len() / channels, "microphone callback");
             let mono: Vec<f32> = data
                 .chunks(channels)
                 .map(|frame| {
@@ -235,22 +262,34 @@ impl Microphone {
             .map_err(|e| open_error("use", KIND, &dev_name, e))?;
         let rate = supported.sample_rate().0;
         let format = supported.sample_format();
+        let small = small_buffer(&supported);
+        let period = small.as_ref().map(|c| c.buffer_size);
         let config: cpal::StreamConfig = supported.into();
         let (tx, chunks) = sync_channel::<Vec<f32>>(64);
         let label = dev_name.clone();
         let stop = hold_stream(KIND, move || {
-            let build = InputStream {
-                device: &device,
-                config: &config,
-                tx,
-            };
-            start_stream(KIND, &label, format, build)
+            let mut first_error = None;
+            for config in [small, Some(config.clone())].into_iter().flatten() {
+                let build = InputStream {
+                    device: &device,
+                    config: &config,
+                    tx: tx.clone(),
+                };
+                match start_stream(KIND, &label, format, build) {
+                    Ok(stream) => return Ok(stream),
+                    Err(e) => first_error = first_error.or(Some(e)),
+                }
+            }
+            Err(first_error.unwrap_or(DeviceError::Thread(KIND, "no stream".into())))
         })?;
-        tracing::info!(device = %dev_name, rate, ?format, "microphone open");
+        tracing::info!(device = %dev_name, rate, ?format, ?period, "microphone open");
         Ok(Self {
             chunks,
             resampler: Resampler::new(rate, SAMPLE_RATE)?,
             ready: Vec::new(),
+            dropped: 0,
+            rate,
+            largest_chunk: 0,
             name: dev_name,
             _stop: stop,
         })
@@ -263,7 +302,10 @@ impl Microphone {
         while self.ready.len() < out.len() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.chunks.recv_timeout(left) {
-                Ok(chunk) => self.resampler.process(&chunk, &mut self.ready),
+                Ok(chunk) => {
+                    self.largest_chunk = self.largest_chunk.max(chunk.len());
+                    self.resampler.process(&chunk, &mut self.ready)
+                }
                 Err(RecvTimeoutError::Timeout) => return Ok(false),
                 Err(RecvTimeoutError::Disconnected) => {
                     return Err(DeviceError::Gone {
@@ -272,6 +314,26 @@ impl Microphone {
                     });
                 }
             }
+        }
+        // Whatever else the device delivered meanwhile, so that the newest is what is sent.
+        while let Ok(chunk) = self.chunks.try_recv() {
+            self.largest_chunk = self.largest_chunk.max(chunk.len());
+            self.resampler.process(&chunk, &mut self.ready);
+        }
+        // Live audio that waited is of no use: keep a device period and a few frames, no more
+        // (a device may hand over what it buffered before the call in one go).
+        let period = self.largest_chunk * SAMPLE_RATE as usize / self.rate.max(1) as usize;
+        let keep = period + out.len() * MAX_BACKLOG_FRAMES;
+        let stale = self.ready.len().saturating_sub(keep);
+        if stale > 0 {
+            self.ready.drain(..stale);
+            self.dropped += stale as u64;
+            tracing::debug!(
+                stale,
+                keep,
+                dropped = self.dropped,
+                "microphone backlog dropped"
+            );
         }
         out.copy_from_slice(&self.ready[..out.len()]);
         self.ready.drain(..out.len());
@@ -282,6 +344,8 @@ impl Microphone {
 /// An open speaker.
 pub struct Speaker {
     buffer: Arc<Mutex<PlayoutBuffer>>,
+    /// The device's sample rate.
+    rate: u32,
     resampler: Resampler,
     scratch: Vec<f32>,
     /// The device's name, for messages.
@@ -302,6 +366,7 @@ where
     device.build_output_stream(
         config,
         move |data: &mut [T], _| {
+            tracing::trace!(frames = data.len() / channels, "speaker callback");
             let frames = data.len() / channels;
             mono.resize(frames, 0.0);
             match buffer.lock() {
@@ -329,27 +394,38 @@ impl Speaker {
             .map_err(|e| open_error("use", KIND, &dev_name, e))?;
         let rate = supported.sample_rate().0;
         let format = supported.sample_format();
+        let small = small_buffer(&supported);
+        let period = small.as_ref().map(|c| c.buffer_size);
         let config: cpal::StreamConfig = supported.into();
         let per_ms = rate as usize / 1000;
         let target_samples = per_ms * target.as_millis() as usize;
-        // Up to three times the target, then back to it.
+        // Whoever feeds it keeps its level (up to 200 ms after underruns); beyond a quarter
+        // second something went wrong, and it falls back to the target.
         let buffer = Arc::new(Mutex::new(PlayoutBuffer::new(
             target_samples,
-            target_samples * 3 + per_ms * 40,
+            target_samples + per_ms * 250,
         )));
         let cb_buffer = buffer.clone();
         let label = dev_name.clone();
         let stop = hold_stream(KIND, move || {
-            let build = OutputStream {
-                device: &device,
-                config: &config,
-                buffer: cb_buffer,
-            };
-            start_stream(KIND, &label, format, build)
+            let mut first_error = None;
+            for config in [small, Some(config.clone())].into_iter().flatten() {
+                let build = OutputStream {
+                    device: &device,
+                    config: &config,
+                    buffer: cb_buffer.clone(),
+                };
+                match start_stream(KIND, &label, format, build) {
+                    Ok(stream) => return Ok(stream),
+                    Err(e) => first_error = first_error.or(Some(e)),
+                }
+            }
+            Err(first_error.unwrap_or(DeviceError::Thread(KIND, "no stream".into())))
         })?;
-        tracing::info!(device = %dev_name, rate, ?format, "speaker open");
+        tracing::info!(device = %dev_name, rate, ?format, ?period, "speaker open");
         Ok(Self {
             buffer,
+            rate,
             resampler: Resampler::new(SAMPLE_RATE, rate)?,
             scratch: Vec::new(),
             name: dev_name,
@@ -364,6 +440,12 @@ impl Speaker {
         if let Ok(mut b) = self.buffer.lock() {
             b.push(&self.scratch);
         }
+    }
+
+    /// Audio queued for the device, not yet played.
+    pub fn queued(&self) -> Duration {
+        let samples = self.buffer.lock().map_or(0, |b| b.len());
+        Duration::from_secs_f64(samples as f64 / f64::from(self.rate.max(1)))
     }
 
     /// What the playout buffer did so far.

@@ -42,7 +42,7 @@ fn line(name: &str, points: Vec<[f64; 2]>) -> Line<'static> {
     Line::new(name.to_owned(), PlotPoints::from(points))
 }
 
-/// The four plots, one above the other.
+/// The five plots, one above the other.
 pub fn plots(ui: &mut egui::Ui, lang: Lang, state: &LiveState) {
     let t = |s| lang.tr(s);
     let series = |f: &dyn Fn(&crate::live::StatsSample) -> Option<f64>| -> Vec<[f64; 2]> {
@@ -54,7 +54,7 @@ pub fn plots(ui: &mut egui::Ui, lang: Lang, state: &LiveState) {
     };
     let width = ui.available_width().max(150.0);
     ui.vertical(|ui| {
-        let charts: [(&str, Vec<Line<'static>>); 4] = [
+        let charts: [(&str, Vec<Line<'static>>); 5] = [
             (
                 "Bitrate (kbit/s)",
                 vec![
@@ -76,6 +76,14 @@ pub fn plots(ui: &mut egui::Ui, lang: Lang, state: &LiveState) {
             (
                 "Packet loss (%)",
                 vec![line(t("sent"), series(&|s| Some(s.loss_pct)))],
+            ),
+            (
+                "Delay (ms)",
+                vec![
+                    line(t("video buffer"), series(&|s| s.video_buffer_ms)),
+                    line(t("audio buffer"), series(&|s| s.audio_buffer_ms)),
+                    line(t("video - audio"), series(&|s| s.av_sync_ms)),
+                ],
             ),
         ];
         for (title, lines) in charts {

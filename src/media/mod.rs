@@ -1,10 +1,12 @@
 //! Media: synthetic sources, codecs, processing and file sinks. Devices are in
 //! [`crate::devices`]; the network is elsewhere.
 
+pub mod audio_jitter;
 pub mod controls;
 pub mod frame;
 pub mod h264;
 pub mod jitter;
+pub mod lipsync;
 pub mod opus_codec;
 pub mod playout;
 pub mod processing;

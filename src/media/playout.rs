@@ -1,7 +1,7 @@
-//! The playback jitter buffer: decoded audio arrives in bursts at the network's pace and leaves
-//! at the sound card's pace. It holds a little audio in reserve (`target`), plays silence and
-//! fills up again after running dry, and drops the oldest audio when it holds too much (the
-//! two clocks drift, or a burst came), so delay stays bounded.
+//! The speaker's queue: audio from the call's jitter buffer (`media::audio_jitter`) waits here
+//! for the sound card's callback. The receive pipeline keeps it a period or two deep; it holds
+//! `target` before it starts, plays silence and fills up again after running dry, and drops
+//! the oldest audio when it holds too much, so delay stays bounded.
 
 use std::collections::VecDeque;
 

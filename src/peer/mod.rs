@@ -170,7 +170,7 @@ impl Peer {
         });
         // mDNS resolves browsers' `.local` host candidates; where no multicast route exists (a
         // namespace with only `lo`) its socket cannot be opened, and the call goes on without it.
-        let reports = Arc::new(rtcp::ReceptionReports::default());
+        let reports = Arc::new(rtcp::ReceptionReports::new(media.sender_clocks.clone()));
         let mdns = match settings.mdns {
             _ if !multicast_available() => MulticastDnsMode::Disabled,
             MdnsPolicy::Resolve => MulticastDnsMode::QueryOnly,

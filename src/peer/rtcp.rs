@@ -4,8 +4,10 @@
 //! the application. A sending roompeer must see PLI and FIR (to send a keyframe). It must also
 //! see the reception reports about its streams: webrtc 0.21's `remote-inbound-rtp` stats read
 //! only standalone receiver reports, and a peer that also sends puts its reports inside its
-//! sender reports, so those stats stay at zero in every two-way call.
+//! sender reports, so those stats stay at zero in every two-way call. The peer's sender
+//! reports also say how its streams' RTP clocks map to its wall clock: kept for lip sync.
 
+use crate::media::lipsync::{SenderClock, SenderClocks};
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
@@ -94,13 +96,28 @@ impl Reception {
     }
 }
 
-/// Reception reports by the SSRC they are about, shared with the peer adapter.
+/// Reception reports by the SSRC they are about, shared with the peer adapter; and the peer's
+/// sender reports on its own streams, for lip sync.
 #[derive(Debug, Default)]
-pub struct ReceptionReports(Mutex<HashMap<u32, Reception>>);
+pub struct ReceptionReports {
+    about_ours: Mutex<HashMap<u32, Reception>>,
+    /// The peer's streams' RTP ↔ wall-clock mappings.
+    pub senders: Arc<SenderClocks>,
+}
 
 impl ReceptionReports {
+    /// Reports recorded here, the peer's sender clocks into `senders`.
+    pub fn new(senders: Arc<SenderClocks>) -> Self {
+        Self {
+            about_ours: Mutex::default(),
+            senders,
+        }
+    }
+
     fn record(&self, blocks: &[ReceptionReport]) {
-        let Ok(mut map) = self.0.lock() else { return };
+        let Ok(mut map) = self.about_ours.lock() else {
+            return;
+        };
         for b in blocks {
             let r = map.entry(b.ssrc).or_default();
             r.reports += 1;
@@ -121,7 +138,7 @@ impl ReceptionReports {
     }
 
     fn sent(&self, ssrc: u32, seq: u16) {
-        if let Ok(mut map) = self.0.lock() {
+        if let Ok(mut map) = self.about_ours.lock() {
             map.entry(ssrc)
                 .or_default()
                 .first_sent_seq
@@ -131,7 +148,7 @@ impl ReceptionReports {
 
     /// What is known about one of our streams.
     pub fn get(&self, ssrc: u32) -> Reception {
-        self.0
+        self.about_ours
             .lock()
             .ok()
             .and_then(|m| m.get(&ssrc).copied())
@@ -179,6 +196,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
                 let any = p.as_any();
                 if let Some(sr) = any.downcast_ref::<SenderReport>() {
                     self.reports.record(&sr.reports);
+                    self.reports
+                        .senders
+                        .record(sr.ssrc, SenderClock::from_report(sr.ntp_time, sr.rtp_time));
                 } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
                     self.reports.record(&rr.reports);
                 }

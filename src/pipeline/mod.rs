@@ -24,9 +24,10 @@ pub use send_video::start_video_sender;
 use crate::media::controls::MediaControls;
 use crate::media::frame::I420Frame;
 use crate::media::jitter::JitterTarget;
+use crate::media::lipsync::{SenderClocks, SyncHolds};
 use crate::media::processing::RenderAnalyzer;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
@@ -126,6 +127,12 @@ pub struct CallMedia {
     pub jitter: JitterTarget,
     /// The round trip to the peer, µs, from its reception reports (0: not measured yet).
     pub rtt_us: AtomicU64,
+    /// The share of our media the peer's reports say was lost lately, %.
+    pub peer_loss_percent: AtomicU8,
+    /// The peer's streams' RTP ↔ wall-clock mappings, from its sender reports.
+    pub sender_clocks: Arc<SenderClocks>,
+    /// How long each received stream is held back for the other (lip sync).
+    pub sync_holds: Mutex<SyncHolds>,
     /// Sources, sinks, mute and processing.
     pub controls: Arc<MediaControls>,
     /// What the microphone's echo canceller must hear of what the speaker plays.
@@ -154,6 +161,11 @@ impl CallMedia {
             controls,
             ..Default::default()
         })
+    }
+
+    /// The lip-sync holds now.
+    pub fn sync_holds(&self) -> SyncHolds {
+        self.sync_holds.lock().map(|h| *h).unwrap_or_default()
     }
 
     /// The round trip to the peer, once measured.
@@ -224,6 +236,13 @@ impl CallMedia {
 }
 
 /// The wall clock in ms, as the test picture's stamp carries it.
+/// The wall clock now, ms since the Unix epoch, with a fraction.
+fn unix_ms_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

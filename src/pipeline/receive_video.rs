@@ -3,7 +3,7 @@
 //! their own, measured (stamps, freezes), shown and recorded.
 
 use super::receive::next_packet;
-use super::{CallMedia, MediaEvent, unix_ms};
+use super::{CallMedia, MediaEvent, unix_ms, unix_ms_f64};
 use crate::media::jitter::{JitterBuffer, VideoPacket};
 use crate::media::record::Y4mWriter;
 use crate::media::testsrc::read_stamp;
@@ -18,13 +18,16 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use webrtc::media_stream::track_remote::TrackRemote;
 
+/// Video's RTP clock rate.
+const VIDEO_CLOCK: u32 = 90_000;
+
 pub(super) async fn receive_video(
     track: Arc<dyn TrackRemote>,
     codec: VideoCodec,
     media: Arc<CallMedia>,
 ) {
     tracing::info!(%codec, "receiving video");
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(64);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<AccessUnit>(64);
     let decode_media = media.clone();
     match std::thread::Builder::new()
         .name("video-decode".into())
@@ -69,6 +72,9 @@ pub(super) async fn receive_video(
         if let Some(rtt) = media.rtt() {
             buffer.set_rtt(rtt);
         }
+        buffer.set_sync_hold(Duration::from_secs_f64(
+            media.sync_holds().video_ms / 1000.0,
+        ));
         // A hole is asked for the moment it shows, not on a timer.
         let nacks = buffer.take_nacks(now);
         if let (false, Some(ssrc)) = (nacks.is_empty(), ssrc) {
@@ -93,8 +99,13 @@ pub(super) async fn receive_video(
                         last_request = None;
                     }
                 }
-                Assembled::Frame(au) => {
+                Assembled::Frame(data) => {
                     last_request = None;
+                    let au = AccessUnit {
+                        data,
+                        timestamp: p.timestamp,
+                        ssrc,
+                    };
                     if tx.try_send(au).is_err() {
                         tracing::debug!("video decoder is behind; frame dropped");
                     }
@@ -121,7 +132,19 @@ pub(super) async fn receive_video(
     }
 }
 
-fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, codec: VideoCodec, media: Arc<CallMedia>) {
+/// A frame's coded data, with what lip sync needs of its packets.
+struct AccessUnit {
+    data: Vec<u8>,
+    /// The RTP timestamp (90 kHz).
+    timestamp: u32,
+    ssrc: Option<u32>,
+}
+
+fn decode_video(
+    rx: std::sync::mpsc::Receiver<AccessUnit>,
+    codec: VideoCodec,
+    media: Arc<CallMedia>,
+) {
     let mut decoder = match VideoDecoder::new(codec) {
         Ok(d) => d,
         Err(e) => {
@@ -140,7 +163,7 @@ fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, codec: VideoCodec, media
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !media.stopped() => continue,
             Err(_) => break,
         };
-        let frame = match decoder.decode(&au) {
+        let frame = match decoder.decode(&au.data) {
             Ok(Some(f)) => f,
             Ok(None) => continue,
             Err(e) => {
@@ -156,7 +179,12 @@ fn decode_video(rx: std::sync::mpsc::Receiver<Vec<u8>>, codec: VideoCodec, media
             o.remote_frame(&frame);
         }
         let stamp = read_stamp(&frame);
+        let clock = au.ssrc.and_then(|s| media.sender_clocks.get(s));
         let event = media.received.lock().ok().and_then(|mut r| {
+            if let Some(clock) = clock {
+                r.av_sync
+                    .video(unix_ms_f64(), clock.sender_ms(au.timestamp, VIDEO_CLOCK));
+            }
             r.frame_decoded(
                 Instant::now(),
                 (frame.width, frame.height),

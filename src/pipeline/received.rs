@@ -53,6 +53,15 @@ pub struct Received {
     pub speaker: Option<String>,
     /// Times the speaker's playout buffer ran dry.
     pub playout_underruns: u64,
+    /// What the audio jitter buffer did.
+    pub audio_buffer: crate::media::audio_jitter::AudioBufferStats,
+    /// Audio handed on from the jitter buffer waits this long in the sink before it is played:
+    /// the sum of the sink's queue (ms) at each hand-over, and how many.
+    pub playout_queue_ms_sum: f64,
+    /// Hand-overs counted in `playout_queue_ms_sum`.
+    pub playout_handovers: u64,
+    /// How far each stream is handed over behind its sender's clock.
+    pub av_sync: crate::media::lipsync::AvSync,
 }
 
 /// What the session is told as it happens (for its event log), beside the counters.

@@ -17,7 +17,9 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 /// What the audio sender sends.
 enum AudioSource {
     Tone(Tone),
-    Mic(Box<Microphone>, AudioProcessor),
+    /// A microphone, its processing, and whether it is delivering (false until its first
+    /// audio, and while it stalls).
+    Mic(Box<Microphone>, AudioProcessor, bool),
     Silence,
 }
 
@@ -41,7 +43,7 @@ impl AudioSource {
                         if let Ok(mut r) = media.render_analyzer.lock() {
                             *r = Some(apm.render_analyzer());
                         }
-                        Self::Mic(Box::new(mic), apm)
+                        Self::Mic(Box::new(mic), apm, false)
                     }
                     Err(e) => {
                         media.device_notice(format!("{e}: sending silence instead"));
@@ -55,7 +57,7 @@ impl AudioSource {
                 AudioIn::Tone(hz) => format!("tone {hz} Hz"),
                 _ => "tone".into(),
             },
-            Self::Mic(m, _) => format!("microphone {:?}", m.name),
+            Self::Mic(m, ..) => format!("microphone {:?}", m.name),
             Self::Silence => "silence".into(),
         };
         media.set_source(&media.audio_source, what);
@@ -89,12 +91,22 @@ impl AudioSource {
                 pace(next);
                 pcm.fill(0);
             }
-            Self::Mic(mic, apm) => {
-                if !mic.read(scratch, Duration::from_millis(200))? {
-                    // The device stalled: keep the stream going with silence.
+            Self::Mic(mic, apm, live) => {
+                // A delivering microphone paces the stream; one that has not started or has
+                // stalled gets a frame's time, and silence keeps the 20 ms cadence meanwhile
+                // (the receiver reads a gap in that cadence as network jitter).
+                let wait = if *live {
+                    Duration::from_millis(200)
+                } else {
+                    next.saturating_duration_since(Instant::now())
+                };
+                *live = mic.read(scratch, wait)?;
+                if *live {
+                    *next = Instant::now() + Duration::from_millis(20);
+                } else {
                     scratch.fill(0.0);
+                    pace(next);
                 }
-                *next = Instant::now();
                 apm.set_switches(media.controls.switches());
                 for half in scratch.chunks_mut(APM_FRAME) {
                     apm.process_capture(half);
@@ -129,6 +141,7 @@ pub fn start_audio_sender(
             let mut next = Instant::now();
             let mut source = AudioSource::Silence;
             let mut generation = u64::MAX;
+            let mut told_loss = 0;
             while !media.stopped() {
                 let g = media.controls.generation();
                 if g != generation {
@@ -143,6 +156,11 @@ pub fn start_audio_sender(
                 }
                 if media.controls.mic_muted() {
                     pcm.fill(0);
+                }
+                let loss = media.peer_loss_percent.load(Ordering::Relaxed);
+                if loss != told_loss {
+                    told_loss = loss;
+                    encoder.expect_loss(loss);
                 }
                 let packet = match encoder.encode(&pcm) {
                     Ok(p) => p,

@@ -61,6 +61,7 @@ pub fn start_video_sender(
         codec.rtp_codec.clock_rate,
     );
     let samples_per_frame = codec.rtp_codec.clock_rate / fps;
+    let clock_rate = f64::from(codec.rtp_codec.clock_rate);
     let pattern = TestPattern::new(settings.width, settings.height);
 
     // Keyframe requests arrive as RTCP on the local track.
@@ -86,6 +87,10 @@ pub fn start_video_sender(
             let frame_time = Duration::from_secs(1) / fps;
             let mut frame = I420Frame::black(settings.width, settings.height);
             let mut next = Instant::now();
+            // RTP time follows the capture schedule, skipped frames and stalls included, as a
+            // browser's does: receivers time jitter and lip sync by it.
+            let clock_start = next;
+            let mut rtp_ticks: u64 = 0;
             let mut counter = 0u32;
             let mut source = VideoSource::TestPattern;
             let mut generation = u64::MAX;
@@ -154,6 +159,13 @@ pub fn start_video_sender(
                 media
                     .bytes_sent
                     .fetch_add(encoded.data.len() as u64, Ordering::Relaxed);
+                let due =
+                    (next.saturating_duration_since(clock_start).as_secs_f64() * clock_rate) as u64;
+                if due > rtp_ticks {
+                    packetizer.skip_samples((due - rtp_ticks) as u32);
+                    rtp_ticks = due;
+                }
+                rtp_ticks += u64::from(samples_per_frame);
                 let packets = match packetizer.packetize(
                     Instant::now(),
                     &encoded.data.into(),

@@ -96,7 +96,18 @@ fn audio_report(c: &EndedCall, r: &Received) -> AudioReport {
         source: m.audio_source.lock().map(|s| s.clone()).unwrap_or_default(),
         speaker: r.speaker.clone(),
         playout_underruns: r.playout_underruns,
+        jitter_buffer_ms: r.audio_buffer.mean_wait_ms().map(round1),
+        jitter_target_ms: (r.audio_packets > 0).then(|| round1(r.audio_buffer.target_ms)),
+        playout_ms: (r.playout_handovers > 0)
+            .then(|| round1(r.playout_queue_ms_sum / r.playout_handovers as f64)),
+        concealed_ms: round1(r.audio_buffer.concealed_ms()),
+        cut_ms: round1(r.audio_buffer.cut as f64 / 48.0),
+        late_packets: r.audio_buffer.late_packets,
     }
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
 }
 
 /// The call's entry in the report's `calls[]`.
@@ -129,6 +140,7 @@ pub fn assemble(c: EndedCall) -> CallReport {
             video,
             audio,
             timings_ms: timings,
+            av_sync_ms: r.av_sync.offset_ms().map(round1),
         },
     }
 }

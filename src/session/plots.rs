@@ -1,4 +1,4 @@
-//! The window's live plots: one sample a second of the connected call's rates.
+//! The window's live plots: one sample a second of the connected call's rates and delays.
 
 use crate::live::StatsSample;
 use crate::pipeline::CallMedia;
@@ -16,6 +16,10 @@ pub struct Counters {
     pub frames_sent: u64,
     /// Video frames decoded.
     pub frames_decoded: u64,
+    /// The jitter buffers' targets and the lip-sync offset now, ms.
+    pub video_buffer_ms: Option<f64>,
+    pub audio_buffer_ms: Option<f64>,
+    pub av_sync_ms: Option<f64>,
     /// When they were read.
     pub at: Instant,
 }
@@ -23,11 +27,26 @@ pub struct Counters {
 impl Counters {
     /// Reads the call's counters now.
     pub fn read(media: &CallMedia) -> Self {
+        let (frames_decoded, video_buffer_ms, audio_buffer_ms, av_sync_ms) = media
+            .received
+            .lock()
+            .map(|r| {
+                (
+                    r.decoded_frames,
+                    (r.decoded_frames > 0).then(|| r.jitter_target.as_secs_f64() * 1000.0),
+                    (r.audio_packets > 0).then_some(r.audio_buffer.target_ms),
+                    r.av_sync.recent_offset_ms(),
+                )
+            })
+            .unwrap_or_default();
         Self {
             bytes_sent: media.bytes_sent.load(Relaxed),
             bytes_received: media.bytes_received.load(Relaxed),
             frames_sent: media.video_sent.load(Relaxed),
-            frames_decoded: media.received().decoded_frames,
+            frames_decoded,
+            video_buffer_ms,
+            audio_buffer_ms,
+            av_sync_ms,
             at: Instant::now(),
         }
     }
@@ -52,6 +71,9 @@ pub fn sample(
         fps_in: per_sec(now.frames_decoded, prev.frames_decoded),
         rtt_ms,
         loss_pct,
+        video_buffer_ms: now.video_buffer_ms,
+        audio_buffer_ms: now.audio_buffer_ms,
+        av_sync_ms: now.av_sync_ms,
     }
 }
 
@@ -68,6 +90,9 @@ mod tests {
             bytes_received: 1000,
             frames_sent: 10,
             frames_decoded: 10,
+            video_buffer_ms: None,
+            audio_buffer_ms: None,
+            av_sync_ms: None,
             at: t0 + Duration::from_secs(1),
         };
         let now = Counters {
@@ -75,6 +100,9 @@ mod tests {
             bytes_received: 126_000,
             frames_sent: 40,
             frames_decoded: 39,
+            video_buffer_ms: Some(3.0),
+            audio_buffer_ms: Some(12.0),
+            av_sync_ms: Some(-4.0),
             at: t0 + Duration::from_secs(2),
         };
         let s = sample(&prev, &now, t0, Some(20.0), 1.5);
@@ -84,6 +112,11 @@ mod tests {
         assert_eq!(s.fps_out, 30.0);
         assert_eq!(s.fps_in, 29.0);
         assert_eq!(s.rtt_ms, Some(20.0));
+        assert_eq!(
+            (s.video_buffer_ms, s.audio_buffer_ms, s.av_sync_ms),
+            (Some(3.0), Some(12.0), Some(-4.0)),
+            "the delays as they stand now"
+        );
     }
 
     #[test]
@@ -94,6 +127,9 @@ mod tests {
             bytes_received: 500,
             frames_sent: 5,
             frames_decoded: 5,
+            video_buffer_ms: None,
+            audio_buffer_ms: None,
+            av_sync_ms: None,
             at: t0,
         };
         let now = Counters {

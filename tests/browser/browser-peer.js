@@ -82,7 +82,12 @@ async function stats(page) {
         });
       }
       if (s.type === 'inbound-rtp' && s.kind === 'audio') {
-        Object.assign(out.audio, { packetsReceived: s.packetsReceived, totalAudioEnergy: s.totalAudioEnergy, codec: codecs[s.codecId] });
+        Object.assign(out.audio, {
+          packetsReceived: s.packetsReceived, totalAudioEnergy: s.totalAudioEnergy, codec: codecs[s.codecId],
+          // NetEQ's figures, compared with roompeer's audio jitter buffer.
+          jitterBufferDelay: s.jitterBufferDelay, jitterBufferEmittedCount: s.jitterBufferEmittedCount,
+          concealedSamples: s.concealedSamples, totalSamplesReceived: s.totalSamplesReceived,
+        });
       }
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
         Object.assign(out.sent, { framesEncoded: s.framesEncoded, codec: codecs[s.codecId] });

@@ -1,5 +1,5 @@
 //! A private PulseAudio daemon per test: a null sink as the speakers (its monitor can be
-//! recorded) and a sine source as the microphone. cpal reaches it through ALSA's pulse plugin,
+//! recorded) and a sine played into another null sink's monitor as the microphone. cpal reaches it through ALSA's pulse plugin,
 //! so capture and playback run through real devices on a machine without a sound card.
 
 use std::path::{Path, PathBuf};
@@ -14,8 +14,10 @@ pub struct Pulse {
 
 /// The speakers' sink name.
 pub const SINK: &str = "roompeer_speakers";
-/// The microphone's source name.
-pub const SOURCE: &str = "roompeer_mic";
+/// The sink the microphone's sine plays into.
+pub const MIC_SINK: &str = "roompeer_mic";
+/// The microphone's source name: that sink's monitor.
+pub const SOURCE: &str = "roompeer_mic.monitor";
 
 impl Pulse {
     /// Starts a daemon whose default source plays a `mic_hz` sine.
@@ -34,8 +36,13 @@ impl Pulse {
                 "module-native-protocol-unix",
                 "-L",
                 &format!("module-null-sink sink_name={SINK} rate=48000"),
+                // The microphone: a sine played into a second null sink, captured from its
+                // monitor. (module-sine-source hands its audio over in 2 s blocks, which no real
+                // microphone does; a null sink keeps time with its clients' latency.)
                 "-L",
-                &format!("module-sine-source source_name={SOURCE} rate=48000 frequency={mic_hz}"),
+                &format!("module-null-sink sink_name={MIC_SINK} rate=48000"),
+                "-L",
+                &format!("module-sine sink={MIC_SINK} frequency={mic_hz}"),
                 "-L",
                 "module-always-sink",
             ])

@@ -141,6 +141,8 @@ pub struct JitterBuffer {
     recovery_delay: Duration,
     /// How much longer frames wait while retransmissions recover losses; decays.
     retransmit_allowance: Duration,
+    /// How long video is held back for audio to catch up (lip sync).
+    sync_hold: Duration,
     out: VecDeque<VideoPacket>,
     nacks: Vec<u16>,
     stats: BufferStats,
@@ -178,6 +180,7 @@ impl JitterBuffer {
             reorder_wait: Duration::ZERO,
             recovery_delay: Duration::ZERO,
             retransmit_allowance: Duration::ZERO,
+            sync_hold: Duration::ZERO,
             out: VecDeque::new(),
             nacks: Vec::new(),
             stats: BufferStats::default(),
@@ -189,6 +192,11 @@ impl JitterBuffer {
         self.rtt = rtt.clamp(Duration::from_millis(1), Duration::from_secs(1));
     }
 
+    /// Holds video back this much beyond what jitter needs, for lip sync.
+    pub fn set_sync_hold(&mut self, hold: Duration) {
+        self.sync_hold = hold;
+    }
+
     /// What the buffer did so far.
     pub fn stats(&self) -> BufferStats {
         self.stats
@@ -196,13 +204,14 @@ impl JitterBuffer {
 
     /// The delay frames wait after their moment now, ms.
     pub fn target(&self) -> Duration {
-        match self.target {
+        let own = match self.target {
             JitterTarget::Fixed(d) => d,
             JitterTarget::Adaptive => {
                 Duration::from_secs_f64(self.estimator.jitter_ms() / 1000.0)
                     + self.retransmit_allowance
             }
-        }
+        };
+        own + self.sync_hold
     }
 
     /// How long a missing packet may be waited for: about two tries.

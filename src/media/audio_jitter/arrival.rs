@@ -1,0 +1,77 @@
+//! How late audio packets arrive against their timestamps, and the delay that covers it.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How far back arrivals count: long enough to see a burst come again, short enough that the
+/// delay comes down soon after the network calms.
+const WINDOW: Duration = Duration::from_secs(2);
+/// The share of packets the target delay lets arrive in time.
+const QUANTILE: f64 = 0.95;
+/// The target never exceeds this.
+const MAX_TARGET: Duration = Duration::from_millis(500);
+/// Scheduling noise that is always there, even on loopback.
+const FLOOR: Duration = Duration::from_millis(1);
+
+/// The relative delay of each packet (arrival minus timestamp) over the last seconds; the
+/// target delay is how far the late ones lag behind the earliest.
+#[derive(Debug)]
+pub struct ArrivalJitter {
+    /// `(arrival, relative delay in ms)`, oldest first.
+    seen: VecDeque<(Instant, f64)>,
+    /// The first arrival, the origin of relative delays.
+    origin: Option<(Instant, u64)>,
+    target: Duration,
+}
+
+impl Default for ArrivalJitter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ArrivalJitter {
+    /// Nothing seen yet: the target is the floor.
+    pub fn new() -> Self {
+        Self {
+            seen: VecDeque::new(),
+            origin: None,
+            target: FLOOR,
+        }
+    }
+
+    /// A packet with extended 48 kHz timestamp `ts` arrived at `now`.
+    pub fn arrived(&mut self, ts: u64, now: Instant) {
+        let (t0, ts0) = *self.origin.get_or_insert((now, ts));
+        let since = now.saturating_duration_since(t0).as_secs_f64() * 1000.0;
+        let media = (ts as f64 - ts0 as f64) / 48.0;
+        self.seen.push_back((now, since - media));
+        while self
+            .seen
+            .front()
+            .is_some_and(|&(t, _)| now.saturating_duration_since(t) > WINDOW)
+        {
+            self.seen.pop_front();
+        }
+        self.target = self.compute();
+    }
+
+    fn compute(&self) -> Duration {
+        let mut delays: Vec<f64> = self.seen.iter().map(|&(_, d)| d).collect();
+        if delays.len() < 2 {
+            return FLOOR;
+        }
+        delays.sort_by(f64::total_cmp);
+        let earliest = delays[0];
+        let at = ((delays.len() - 1) as f64 * QUANTILE).round() as usize;
+        let spread = (delays[at] - earliest).max(0.0);
+        Duration::from_secs_f64(spread / 1000.0)
+            .max(FLOOR)
+            .min(MAX_TARGET)
+    }
+
+    /// The delay that lets the packets arrive in time.
+    pub fn target(&self) -> Duration {
+        self.target
+    }
+}
