@@ -144,8 +144,26 @@ trait BuildStream {
         f32: FromSample<T>;
 }
 
-/// Builds and starts a device's stream in its sample format.
-fn start_stream(
+/// Builds and starts a device's stream in its sample format, with the first of `configs` that
+/// the device takes.
+fn start_stream<'c, B: BuildStream>(
+    kind: DeviceKind,
+    name: &str,
+    format: SampleFormat,
+    configs: &'c [cpal::StreamConfig],
+    make: impl Fn(&'c cpal::StreamConfig) -> B,
+) -> Result<cpal::Stream, DeviceError> {
+    let mut first_error = None;
+    for config in configs {
+        match start_one(kind, name, format, make(config)) {
+            Ok(stream) => return Ok(stream),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    Err(first_error.unwrap_or(DeviceError::Thread(kind, "no stream config".into())))
+}
+
+fn start_one(
     kind: DeviceKind,
     name: &str,
     format: SampleFormat,
@@ -267,20 +285,13 @@ impl Microphone {
         let config: cpal::StreamConfig = supported.into();
         let (tx, chunks) = sync_channel::<Vec<f32>>(64);
         let label = dev_name.clone();
+        let configs: Vec<_> = small.into_iter().chain([config]).collect();
         let stop = hold_stream(KIND, move || {
-            let mut first_error = None;
-            for config in [small, Some(config.clone())].into_iter().flatten() {
-                let build = InputStream {
-                    device: &device,
-                    config: &config,
-                    tx: tx.clone(),
-                };
-                match start_stream(KIND, &label, format, build) {
-                    Ok(stream) => return Ok(stream),
-                    Err(e) => first_error = first_error.or(Some(e)),
-                }
-            }
-            Err(first_error.unwrap_or(DeviceError::Thread(KIND, "no stream".into())))
+            start_stream(KIND, &label, format, &configs, |config| InputStream {
+                device: &device,
+                config,
+                tx: tx.clone(),
+            })
         })?;
         tracing::info!(device = %dev_name, rate, ?format, ?period, "microphone open");
         Ok(Self {
@@ -407,20 +418,13 @@ impl Speaker {
         )));
         let cb_buffer = buffer.clone();
         let label = dev_name.clone();
+        let configs: Vec<_> = small.into_iter().chain([config]).collect();
         let stop = hold_stream(KIND, move || {
-            let mut first_error = None;
-            for config in [small, Some(config.clone())].into_iter().flatten() {
-                let build = OutputStream {
-                    device: &device,
-                    config: &config,
-                    buffer: cb_buffer.clone(),
-                };
-                match start_stream(KIND, &label, format, build) {
-                    Ok(stream) => return Ok(stream),
-                    Err(e) => first_error = first_error.or(Some(e)),
-                }
-            }
-            Err(first_error.unwrap_or(DeviceError::Thread(KIND, "no stream".into())))
+            start_stream(KIND, &label, format, &configs, |config| OutputStream {
+                device: &device,
+                config,
+                buffer: cb_buffer.clone(),
+            })
         })?;
         tracing::info!(device = %dev_name, rate, ?format, ?period, "speaker open");
         Ok(Self {

@@ -22,6 +22,8 @@ pub struct ArrivalJitter {
     /// The first arrival, the origin of relative delays.
     origin: Option<(Instant, u64)>,
     target: Duration,
+    /// The smallest relative delay in the window, ms.
+    earliest: f64,
 }
 
 impl Default for ArrivalJitter {
@@ -37,15 +39,21 @@ impl ArrivalJitter {
             seen: VecDeque::new(),
             origin: None,
             target: FLOOR,
+            earliest: f64::INFINITY,
         }
+    }
+
+    /// The relative delay of a packet with extended timestamp `ts` that arrived at `at`, ms.
+    fn relative_delay(&mut self, ts: u64, at: Instant) -> f64 {
+        let (t0, ts0) = *self.origin.get_or_insert((at, ts));
+        let since = at.saturating_duration_since(t0).as_secs_f64() * 1000.0;
+        since - (ts as f64 - ts0 as f64) / 48.0
     }
 
     /// A packet with extended 48 kHz timestamp `ts` arrived at `now`.
     pub fn arrived(&mut self, ts: u64, now: Instant) {
-        let (t0, ts0) = *self.origin.get_or_insert((now, ts));
-        let since = now.saturating_duration_since(t0).as_secs_f64() * 1000.0;
-        let media = (ts as f64 - ts0 as f64) / 48.0;
-        self.seen.push_back((now, since - media));
+        let delay = self.relative_delay(ts, now);
+        self.seen.push_back((now, delay));
         while self
             .seen
             .front()
@@ -54,6 +62,20 @@ impl ArrivalJitter {
             self.seen.pop_front();
         }
         self.target = self.compute();
+        self.earliest = self
+            .seen
+            .iter()
+            .map(|&(_, d)| d)
+            .fold(f64::INFINITY, f64::min);
+    }
+
+    /// How much later than the earliest packets of late this packet arrived.
+    pub fn lateness(&mut self, ts: u64, arrived: Instant) -> Duration {
+        let delay = self.relative_delay(ts, arrived);
+        if !self.earliest.is_finite() {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(((delay - self.earliest) / 1000.0).max(0.0))
     }
 
     fn compute(&self) -> Duration {

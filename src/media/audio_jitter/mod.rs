@@ -36,9 +36,17 @@ const CUT: usize = 5 * PER_MS;
 const QUIET_CUT: usize = 10 * PER_MS;
 /// Mean absolute amplitude under which a span counts as quiet.
 const QUIET: f64 = 300.0;
+/// A skipped packet that has not come this long after is counted lost (a reordered one
+/// comes within the jitter).
+const LOSS_AFTER: Duration = Duration::from_millis(200);
+/// The most skipped sequence numbers followed at once (an outage skips many).
+const MAX_TRACKED_GAP: u16 = 50;
 /// How long a loss keeps the target a packet higher.
 const LOSS_MEMORY: Duration = Duration::from_secs(10);
-/// How long the buffer level is watched before catching up to the target.
+/// How far past the target a packet may play without counting as excess: the pull that
+/// needs it comes up to a pull (10 ms) after its moment.
+const PULL_SLACK: Duration = Duration::from_millis(12);
+/// How long the playout delay is watched before it is brought to the target.
 const LEVEL_WINDOW: Duration = Duration::from_millis(500);
 
 /// Decodes one stream's packets; [`crate::media::opus_codec::OpusDecoder`] in a call.
@@ -144,15 +152,19 @@ pub struct AudioJitterBuffer {
     /// Concealment played in a row (stall).
     expanded: usize,
     arrival: ArrivalJitter,
-    /// Lowest buffer level seen in the current window, and when the window started.
-    low_level: usize,
+    /// The playout delay of the packets decoded in the current window (how long after its
+    /// earliest possible arrival each was played), summed, and how many; when the window started.
+    delay_sum: Duration,
+    delay_count: u32,
     window_start: Option<Instant>,
     /// Samples still to cut to reach the target.
     excess: usize,
     /// Samples still to add to reach the target.
     deficit: usize,
-    /// The highest sequence number seen, for telling losses.
+    /// The highest sequence number seen, and the ones skipped that have not come yet (with
+    /// when they were missed), for telling losses from reordering.
     highest_seq: Option<u16>,
+    missing: Vec<(u16, Instant)>,
     /// The latest time passed in.
     now: Option<Instant>,
     /// How long audio is held back for video to catch up (lip sync).
@@ -178,11 +190,13 @@ impl AudioJitterBuffer {
             packet_samples: DEFAULT_PACKET,
             expanded: 0,
             arrival: ArrivalJitter::new(),
-            low_level: usize::MAX,
+            delay_sum: Duration::ZERO,
+            delay_count: 0,
             window_start: None,
             excess: 0,
             deficit: 0,
             highest_seq: None,
+            missing: Vec::new(),
             now: None,
             sync_hold: Duration::ZERO,
             lost_at: None,
@@ -194,15 +208,7 @@ impl AudioJitterBuffer {
     /// A packet arrived at `now`.
     pub fn insert(&mut self, packet: AudioPacket, now: Instant) {
         self.now = Some(now);
-        match self.highest_seq {
-            Some(h) if packet.seq.wrapping_sub(h) as i16 > 1 => {
-                // A sequence number skipped: a loss (or reordering, which needs room too).
-                self.lost_at = Some(now);
-                self.highest_seq = Some(packet.seq);
-            }
-            Some(h) if packet.seq.wrapping_sub(h) as i16 <= 0 => {}
-            _ => self.highest_seq = Some(packet.seq),
-        }
+        self.note_sequence(packet.seq, now);
         let ts = self.unwrap(packet.timestamp);
         self.arrival.arrived(ts, now);
         if self.state == State::Playing && ts < self.next_ts {
@@ -211,6 +217,30 @@ impl AudioJitterBuffer {
             return;
         }
         self.packets.entry(ts).or_insert((packet.payload, now));
+    }
+
+    /// Tells losses from reordering: a skipped sequence number that has not come a while later
+    /// was lost, and for a while the target holds a packet more.
+    fn note_sequence(&mut self, seq: u16, now: Instant) {
+        self.missing.retain(|&(s, _)| s != seq);
+        match self.highest_seq {
+            Some(h) if seq.wrapping_sub(h) as i16 > 0 => {
+                let skipped = seq.wrapping_sub(h).wrapping_sub(1).min(MAX_TRACKED_GAP);
+                for i in 1..=skipped {
+                    self.missing.push((h.wrapping_add(i), now));
+                }
+                self.highest_seq = Some(seq);
+            }
+            Some(_) => {}
+            None => self.highest_seq = Some(seq),
+        }
+        let before = self.missing.len();
+        self.missing
+            .retain(|&(_, seen)| now.saturating_duration_since(seen) < LOSS_AFTER);
+        if self.missing.len() < before {
+            self.lost_at = Some(now);
+        }
+        self.missing.truncate(usize::from(MAX_TRACKED_GAP));
     }
 
     fn unwrap(&mut self, ts: u32) -> u64 {
@@ -227,15 +257,21 @@ impl AudioJitterBuffer {
         extended
     }
 
-    /// The target delay now: what the measured arrival jitter needs, a packet more for a
-    /// while after a loss, and the lip-sync hold.
+    /// The target delay now: what the measured arrival jitter needs, a packet and a half more
+    /// for a while after a loss, and the lip-sync hold.
     pub fn target(&self) -> Duration {
         let recent_loss = match (self.lost_at, self.now) {
             (Some(lost), Some(now)) => now.saturating_duration_since(lost) < LOSS_MEMORY,
             _ => false,
         };
         let packet = Duration::from_micros((self.packet_samples * 1000 / PER_MS) as u64);
-        self.arrival.target() + if recent_loss { packet } else { Duration::ZERO } + self.sync_hold
+        // After a loss: the next packet, and a pull's time for it to be there when needed.
+        let after_loss = if recent_loss {
+            packet + packet / 2
+        } else {
+            Duration::ZERO
+        };
+        self.arrival.target() + after_loss + self.sync_hold
     }
 
     /// Holds audio back this much beyond what jitter needs, for lip sync.
@@ -252,6 +288,7 @@ impl AudioJitterBuffer {
     }
 
     /// Audio waiting, in samples: decoded, and in packets from the playout point on.
+    #[cfg(test)]
     fn level(&self) -> usize {
         let queued = self
             .packets
@@ -336,6 +373,12 @@ impl AudioJitterBuffer {
                     return;
                 };
                 self.scratch.clear();
+                if let Some(now) = self.now {
+                    // How long after its earliest possible arrival this packet plays.
+                    self.delay_sum +=
+                        now.saturating_duration_since(arrived) + self.arrival.lateness(ts, arrived);
+                    self.delay_count += 1;
+                }
                 match self.decoder.decode(&payload, &mut self.scratch) {
                     Ok(()) if !self.scratch.is_empty() => {
                         self.packet_samples = self.scratch.len();
@@ -425,19 +468,21 @@ impl AudioJitterBuffer {
         });
     }
 
-    /// Watches the level over a window; when it never fell to the target, cuts the excess a
-    /// little at a time, and when it stayed below, stretches the audio to make room.
+    /// Watches the playout delay over a window; when it was above the target, cuts the excess
+    /// a little at a time, and when below, stretches the audio to make room.
     fn adapt(&mut self, now: Instant) {
-        let level = self.level();
-        self.low_level = self.low_level.min(level);
         let start = *self.window_start.get_or_insert(now);
-        if now.saturating_duration_since(start) >= LEVEL_WINDOW {
-            let target = self.target().as_millis() as usize * PER_MS;
-            // The level swings by a packet between arrivals: that much is not excess.
-            let allowed = target + self.packet_samples / 2;
-            self.excess = self.low_level.saturating_sub(allowed);
-            self.deficit = target.saturating_sub(self.low_level);
-            self.low_level = usize::MAX;
+        if now.saturating_duration_since(start) >= LEVEL_WINDOW && self.delay_count > 0 {
+            let delay = self.delay_sum / self.delay_count;
+            let target = self.target();
+            // A packet is decoded at the pull that needs it, up to a pull after its moment:
+            // that much over the target is not excess.
+            let allowed = target + PULL_SLACK;
+            let to_samples = |d: Duration| (d.as_secs_f64() * 1000.0) as usize * PER_MS;
+            self.excess = to_samples(delay.saturating_sub(allowed));
+            self.deficit = to_samples(target.saturating_sub(delay));
+            self.delay_sum = Duration::ZERO;
+            self.delay_count = 0;
             self.window_start = Some(now);
         }
         if self.excess >= FADE {
@@ -466,10 +511,7 @@ impl AudioJitterBuffer {
         let head = self.pcm.make_contiguous();
         let mut added: Vec<i16> = head[..n].to_vec();
         for i in 0..FADE {
-            let w = (i as f32 + 0.5) / FADE as f32;
-            let a = f32::from(head[n + i]);
-            let b = f32::from(head[i]);
-            added.push((a * (1.0 - w) + b * w).round() as i16);
+            added.push(crossfade(head[n + i], head[i], i));
         }
         // `added` ends in a fade into the start: it replaces the start's first FADE samples.
         for (i, s) in added[n..].iter().enumerate() {
@@ -506,10 +548,7 @@ impl AudioJitterBuffer {
         }
         // Crossfade the FADE samples at the start into the FADE samples after the cut.
         for i in 0..FADE {
-            let w = (i as f32 + 0.5) / FADE as f32;
-            let a = f32::from(head[i]);
-            let b = f32::from(head[cut + i]);
-            head[cut + i] = (a * (1.0 - w) + b * w).round() as i16;
+            head[cut + i] = crossfade(head[i], head[cut + i], i);
         }
         self.pcm.drain(..cut);
         // The spans lose the same samples from their front.
@@ -531,4 +570,10 @@ impl AudioJitterBuffer {
         self.stats.cut += cut as u64;
         cut
     }
+}
+
+/// Sample `i` of a FADE-long crossfade from `from` into `to`.
+fn crossfade(from: i16, to: i16, i: usize) -> i16 {
+    let w = (i as f32 + 0.5) / FADE as f32;
+    (f32::from(from) * (1.0 - w) + f32::from(to) * w).round() as i16
 }

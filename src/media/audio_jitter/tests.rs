@@ -142,7 +142,7 @@ fn after_a_loss_the_buffer_makes_room_and_the_next_loss_is_rebuilt_from_fec() {
         2 * 960,
         "rebuilt audio counts as concealed: {s:?}"
     );
-    assert!((20.0..=22.0).contains(&s.target_ms), "{s:?}");
+    assert!((30.0..=32.0).contains(&s.target_ms), "{s:?}");
     let start = played.iter().position(|&x| x != 0).unwrap();
     let after_first = start + played[start..].iter().rposition(|&x| x == 7).unwrap() + 2;
     assert!(
@@ -182,6 +182,29 @@ fn the_target_grows_with_jitter_and_keeps_packets_in_time() {
     // Only the late packets of the first half second, before the buffer had grown to the
     // target, may have missed their turn.
     assert!(s.concealed <= 4 * 960, "{s:?}");
+}
+
+/// A small deterministic generator for arrival noise.
+fn noise(k: u32) -> u64 {
+    let x = k.wrapping_mul(2_654_435_761).rotate_left(13) ^ 0x9e37_79b9;
+    u64::from(x.wrapping_mul(2_246_822_519) >> 16)
+}
+
+#[test]
+fn under_random_jitter_and_loss_the_delay_stays_at_the_target() {
+    let mut b = buffer();
+    // Up to 40 ms of jitter (so packets reorder), and 5% of packets lost.
+    let arrival =
+        |k: u32| (!noise(k).is_multiple_of(20)).then_some(u64::from(k) * 20 + noise(k + 7) % 40);
+    run(&mut b, 500, 10_050, arrival, false);
+    let s = b.stats();
+    let wait = s.mean_wait_ms().unwrap();
+    // The target covers 95% of the spread (~38 ms) and a packet for the losses; a sample
+    // waits on average less than that, as most packets are not the latest.
+    assert!((45.0..=80.0).contains(&s.target_ms), "{s:?}");
+    assert!(wait <= s.target_ms, "waited {wait} ms on average: {s:?}");
+    // The losses (~25) and the few packets later than the target are concealed, no more.
+    assert!(s.concealed <= 40 * 960, "{s:?}");
 }
 
 #[test]
