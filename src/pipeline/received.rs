@@ -48,7 +48,7 @@ pub struct Received {
     /// Opus packets that failed to decode.
     pub audio_decode_errors: u64,
     /// The most recent decoded audio (up to two seconds), for the tone measurement.
-    pub audio_tail: Vec<i16>,
+    pub audio_tail: std::collections::VecDeque<i16>,
     /// The speaker playing the received audio, if any.
     pub speaker: Option<String>,
     /// Times the speaker's playout buffer ran dry.
@@ -131,7 +131,12 @@ impl Received {
     /// The frequency heard in the most recent second of audio.
     pub fn dominant_hz(&self) -> Option<f64> {
         let n = self.audio_tail.len().min(SAMPLE_RATE as usize);
-        dominant_hz(&self.audio_tail[self.audio_tail.len() - n..])
+        let last: Vec<i16> = self
+            .audio_tail
+            .range(self.audio_tail.len() - n..)
+            .copied()
+            .collect();
+        dominant_hz(&last)
     }
 }
 
