@@ -414,13 +414,7 @@ impl AudioJitterBuffer {
                 };
                 if rebuilt && self.scratch.len() == missing {
                     self.stats.fec += missing as u64;
-                    self.pcm.extend(self.scratch.iter());
-                    self.spans.push_back(Span {
-                        len: missing,
-                        arrived: None,
-                        timestamp: None,
-                        concealed: true,
-                    });
+                    self.push_concealed();
                 } else {
                     self.conceal(missing);
                 }
@@ -432,13 +426,10 @@ impl AudioJitterBuffer {
                 if self.expanded < MAX_EXPAND {
                     self.conceal(n);
                 } else {
-                    self.pcm.extend(std::iter::repeat_n(0, n));
-                    self.spans.push_back(Span {
-                        len: n,
-                        arrived: None,
-                        timestamp: None,
-                        concealed: true,
-                    });
+                    // Concealment has faded out by now: silence.
+                    self.scratch.clear();
+                    self.scratch.resize(n, 0);
+                    self.push_concealed();
                 }
                 self.expanded += n;
             }
@@ -459,9 +450,14 @@ impl AudioJitterBuffer {
         self.scratch.clear();
         self.decoder.conceal(samples, &mut self.scratch);
         self.scratch.resize(samples, 0);
+        self.push_concealed();
+    }
+
+    /// Queues what `scratch` holds as audio that stands in for audio that did not come.
+    fn push_concealed(&mut self) {
         self.pcm.extend(self.scratch.iter());
         self.spans.push_back(Span {
-            len: samples,
+            len: self.scratch.len(),
             arrived: None,
             timestamp: None,
             concealed: true,
