@@ -17,7 +17,9 @@
 //!
 //! Run: `scripts/bench-latency.sh` (or `cargo bench --bench latency`), as root.
 //! `ROOMPEER_BENCH_SECONDS` sets the call length (default 10); `ROOMPEER_BENCH_SETUP_ONLY=1`
-//! measures only the setup.
+//! measures only the setup; `ROOMPEER_BENCH_PATHS=clean,jitter,loss` picks the paths,
+//! `ROOMPEER_BENCH_KINDS=roompeer,chromium,mixed` the pairs; `ROOMPEER_BENCH_REPORTS=1` prints
+//! the roompeer pair's reports to stderr.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -210,6 +212,13 @@ fn roompeer_pair(path: PathKind, seconds: &str) {
     let common = roompeer_args(&s, seconds);
     let (a, b) = Pair::start(&ns, &dir, &common, &[], &["--audio", "tone:660"]).finish_ok();
     let join = at(&b.report, b.report.last_call.timings_ms.joined);
+    if std::env::var_os("ROOMPEER_BENCH_REPORTS").is_some() {
+        eprintln!("offerer: {}\nanswerer: {}", a.dump(), b.dump());
+        eprintln!(
+            "offerer stderr:\n{}\nanswerer stderr:\n{}",
+            a.stderr, b.stderr
+        );
+    }
     print_row(
         "roompeer↔roompeer",
         path,
@@ -344,10 +353,36 @@ fn main() {
         "| pair | path | side (receiving) | latency p50 ms | p95 ms | jitter buffer ms | audio buffer ms | audio concealed ms | av sync ms | frames/s | longest freeze ms | first picture ms |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    // `ROOMPEER_BENCH_PATHS=loss,jitter` runs only those paths.
+    let only = std::env::var("ROOMPEER_BENCH_PATHS").ok();
     for path in [PathKind::Clean, PathKind::Jitter, PathKind::Loss] {
-        roompeer_pair(path, &seconds);
-        chromium_pair(path, &seconds);
-        mixed_pair(path, &seconds);
+        let key = match path {
+            PathKind::Clean => "clean",
+            PathKind::Jitter => "jitter",
+            PathKind::Loss => "loss",
+        };
+        if only
+            .as_deref()
+            .is_some_and(|o| !o.split(',').any(|p| p.trim() == key))
+        {
+            continue;
+        }
+        // `ROOMPEER_BENCH_KINDS=roompeer,chromium,mixed` picks the pairs.
+        let kinds = std::env::var("ROOMPEER_BENCH_KINDS").ok();
+        let run = |k: &str| {
+            kinds
+                .as_deref()
+                .is_none_or(|o| o.split(',').any(|p| p.trim() == k))
+        };
+        if run("roompeer") {
+            roompeer_pair(path, &seconds);
+        }
+        if run("chromium") {
+            chromium_pair(path, &seconds);
+        }
+        if run("mixed") {
+            mixed_pair(path, &seconds);
+        }
     }
     setup_pairs(pairs);
 }

@@ -6,7 +6,6 @@ use super::error::err;
 use super::interfaces::host_addresses;
 use super::{PeerError, PeerSettings, rtcp};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Gcc;
 use rtc::interceptor::{NackResponderBuilder, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, configure_congestion_control, configure_rtcp_reports,
@@ -68,6 +67,7 @@ pub(super) async fn build_connection(
     handler: Arc<dyn PeerConnectionEventHandler>,
     mdns: MulticastDnsMode,
     reports: Arc<rtcp::ReceptionReports>,
+    estimate: Arc<std::sync::atomic::AtomicU64>,
 ) -> Result<Arc<dyn PeerConnection>, PeerError> {
     let mut engine = MediaEngine::default();
     for &codec in &settings.video_codecs {
@@ -89,8 +89,9 @@ pub(super) async fn build_connection(
         .map_err(err("cannot register Opus"))?;
     // The default interceptors (NACK, RTCP reports, simulcast header extensions) and, instead
     // of their receive-only TWCC, send-side congestion control: GCC on transport-wide feedback,
-    // with a pacer. Its estimate reaches the encoder through `target_bitrate` (see
-    // `start_media`). The TWCC recorder it adds serves the peer's estimator.
+    // with a pacer (ahead of the estimate, see `PacedGcc`). Its estimate reaches the encoder
+    // through `estimate` (see `start_media`). The TWCC recorder it adds serves the peer's
+    // estimator.
     // NACKs are answered here (the responder resends from its buffer); they are asked for by
     // the receive pipeline's jitter buffer the moment a hole shows, not on rtc's 100 ms tick.
     let registry = Registry::new().with(Slot::NackResponder, NackResponderBuilder::new().build());
@@ -98,10 +99,11 @@ pub(super) async fn build_connection(
         .map_err(err("cannot set up interceptors"))?;
     let registry = configure_rtcp_reports(registry);
     let video_bps = f64::from(settings.media.bitrate_bps);
-    let gcc = Gcc::new(
+    let gcc = super::congestion::PacedGcc::new(
         video_bps + AUDIO_RESERVE_BPS,
         MIN_VIDEO_BPS + AUDIO_RESERVE_BPS,
         video_bps * 1.25 + AUDIO_RESERVE_BPS,
+        estimate,
     );
     let registry =
         configure_congestion_control(registry, gcc, CongestionFeedback::Twcc, &mut engine)

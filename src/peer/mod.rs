@@ -148,6 +148,8 @@ pub struct Peer {
     pub media: Arc<CallMedia>,
     first_mid: Arc<std::sync::Mutex<Option<String>>>,
     reports: Arc<rtcp::ReceptionReports>,
+    /// Congestion control's estimate, bit/s (see `congestion::PacedGcc`).
+    estimate: Arc<std::sync::atomic::AtomicU64>,
     settings: PeerSettings,
     media_started: bool,
 }
@@ -177,7 +179,16 @@ impl Peer {
             MdnsPolicy::Hide => MulticastDnsMode::QueryAndGather,
             MdnsPolicy::Off => MulticastDnsMode::Disabled,
         };
-        let pc = match build_connection(settings, handler.clone(), mdns, reports.clone()).await {
+        let estimate = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let pc = match build_connection(
+            settings,
+            handler.clone(),
+            mdns,
+            reports.clone(),
+            estimate.clone(),
+        )
+        .await
+        {
             Ok(pc) => pc,
             Err(first) => {
                 tracing::info!(
@@ -188,6 +199,7 @@ impl Peer {
                     handler,
                     MulticastDnsMode::Disabled,
                     reports.clone(),
+                    estimate.clone(),
                 )
                 .await?
             }
@@ -259,6 +271,7 @@ impl Peer {
             media,
             first_mid,
             reports,
+            estimate,
             settings: settings.clone(),
             media_started: false,
         })
@@ -362,7 +375,7 @@ impl Peer {
             self.media.clone(),
         )?;
         congestion::follow_estimate(
-            &self.pc,
+            self.estimate.clone(),
             self.media.clone(),
             self.reports.clone(),
             video_ssrc,

@@ -93,8 +93,12 @@ pub(super) async fn receive_video(
         while let Some(p) = buffer.pop(now) {
             match assembler.push(p.seq, p.timestamp, p.marker, &p.payload) {
                 Assembled::Pending => {
-                    // An unanswered request is repeated once a second.
-                    if last_request.is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {
+                    // An unanswered request is repeated (it, or the keyframe, may have been
+                    // lost) after the time a keyframe takes to come: the round trip, and the
+                    // sender's pacer letting a keyframe out at a low rate. Once a second left
+                    // the picture frozen 1.8 s on a 5% loss path; libwebrtc waits 200 ms.
+                    let wait = Duration::from_millis(300) + media.rtt().unwrap_or_default();
+                    if last_request.is_some_and(|t| t.elapsed() > wait) {
                         assembler.rerequest();
                         last_request = None;
                     }

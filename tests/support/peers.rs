@@ -291,8 +291,9 @@ impl Pair {
     /// Waits for both to exit; both must have exited 0.
     pub fn finish_ok(self) -> (Finished, Finished) {
         let (a, b) = (self.a.finish(), self.b.finish());
-        assert_eq!(a.code, 0, "a: {}", a.stderr);
-        assert_eq!(b.code, 0, "b: {}", b.stderr);
+        let both = || format!("a:\n{}\nb:\n{}", a.stderr, b.stderr);
+        assert_eq!(a.code, 0, "{}", both());
+        assert_eq!(b.code, 0, "{}", both());
         (a, b)
     }
 }

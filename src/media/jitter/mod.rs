@@ -12,7 +12,7 @@
 pub mod estimator;
 
 use bytes::Bytes;
-use estimator::DelayEstimator;
+use estimator::LatenessEstimator;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,8 @@ pub struct VideoPacket {
 struct Held {
     packet: VideoPacket,
     arrival: Instant,
+    /// It came as the answer to a NACK.
+    retransmitted: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -129,9 +131,7 @@ pub struct JitterBuffer {
     last_seq: Option<i64>,
     last_ts: Option<i64>,
     anchor: Option<Anchor>,
-    estimator: DelayEstimator,
-    /// The last released frame's completion and size, for the estimator.
-    last_frame: Option<(Instant, i64, usize)>,
+    estimator: LatenessEstimator,
     rtt: Duration,
     /// How long a hole is given to be reordering before it is NACKed (0 until packets were
     /// seen to come out of order).
@@ -174,8 +174,7 @@ impl JitterBuffer {
             last_seq: None,
             last_ts: None,
             anchor: None,
-            estimator: DelayEstimator::default(),
-            last_frame: None,
+            estimator: LatenessEstimator::default(),
             rtt: DEFAULT_RTT,
             reorder_wait: Duration::ZERO,
             recovery_delay: Duration::ZERO,
@@ -231,7 +230,6 @@ impl JitterBuffer {
         self.missing.clear();
         self.next = Some(seq);
         self.highest = None;
-        self.last_frame = None;
         self.last_ts = None;
         self.anchor = None;
     }
@@ -249,6 +247,7 @@ impl JitterBuffer {
             self.stats.late_packets += 1;
             return;
         }
+        let mut retransmitted = false;
         if let Some(m) = self.missing.remove(&seq) {
             let after = now.saturating_duration_since(m.first_seen);
             if m.nacks == 0 || after < self.rtt / 2 {
@@ -258,6 +257,7 @@ impl JitterBuffer {
                     .min(MAX_REORDER_WAIT);
             } else {
                 self.stats.recovered_packets += 1;
+                retransmitted = true;
                 // Retransmissions can take longer than a round trip (they queue at the
                 // sender's pacer behind fresh video): wait as long as they have been taking.
                 self.recovery_delay = self.recovery_delay.mul_f64(0.95).max(after);
@@ -311,6 +311,7 @@ impl JitterBuffer {
             Held {
                 packet,
                 arrival: now,
+                retransmitted,
             },
         );
     }
@@ -373,7 +374,7 @@ impl JitterBuffer {
         };
         let ts = self.unwrapped_ts(first.packet.timestamp);
         let mut completed = first.arrival;
-        let mut size = 0;
+        let mut retransmitted = false;
         let mut s = seq;
         loop {
             let Some(h) = self.held.get(&s) else {
@@ -381,18 +382,25 @@ impl JitterBuffer {
             };
             if h.packet.timestamp != first.packet.timestamp {
                 // The next frame began with nothing missing: this one had no marker.
-                return Some(self.complete(seq, s - 1, ts, completed, size));
+                return Some(self.complete(seq, s - 1, ts, completed, retransmitted));
             }
             completed = completed.max(h.arrival);
-            size += h.packet.payload.len();
+            retransmitted |= h.retransmitted;
             if h.packet.marker {
-                return Some(self.complete(seq, s, ts, completed, size));
+                return Some(self.complete(seq, s, ts, completed, retransmitted));
             }
             s += 1;
         }
     }
 
-    fn complete(&self, first: i64, last: i64, ts: i64, completed: Instant, size: usize) -> Frame {
+    fn complete(
+        &self,
+        first: i64,
+        last: i64,
+        ts: i64,
+        completed: Instant,
+        retransmitted: bool,
+    ) -> Frame {
         let target = self.target();
         let moment = self
             .anchor
@@ -409,8 +417,8 @@ impl JitterBuffer {
             last,
             ts,
             completed,
-            size,
             release_at,
+            retransmitted,
         }
     }
 
@@ -441,8 +449,8 @@ impl JitterBuffer {
                 last,
                 ts,
                 completed,
-                size,
                 release_at,
+                retransmitted,
             }) if now + SLACK >= release_at => {
                 for s in first..=last {
                     if let Some(h) = self.held.remove(&s) {
@@ -450,7 +458,7 @@ impl JitterBuffer {
                     }
                 }
                 self.next = Some(last + 1);
-                self.frame_released(now, ts, completed, size);
+                self.frame_released(now, ts, completed, retransmitted);
             }
             Some(Frame::Hole { seq }) => {
                 let give_up = self
@@ -485,11 +493,12 @@ impl JitterBuffer {
         }
     }
 
-    fn frame_released(&mut self, now: Instant, ts: i64, completed: Instant, size: usize) {
+    fn frame_released(&mut self, now: Instant, ts: i64, completed: Instant, retransmitted: bool) {
         self.last_ts = Some(ts);
         self.stats.frames += 1;
         self.stats.waited += now.saturating_duration_since(completed);
-        // The fastest frames' timeline.
+        // The fastest frames' timeline, and how late this frame is on it.
+        let mut late_ms = 0.0;
         match &mut self.anchor {
             None => {
                 self.anchor = Some(Anchor {
@@ -503,10 +512,14 @@ impl JitterBuffer {
                 let late = anchor
                     .expected(ts)
                     .map(|e| completed.checked_duration_since(e));
-                if late == Some(None) {
+                match late {
+                    Some(Some(late)) => late_ms = late.as_secs_f64() * 1000.0,
                     // Earlier than the timeline: this frame is the new fastest.
-                    anchor.at = completed;
-                    anchor.ts = ts;
+                    Some(None) => {
+                        anchor.at = completed;
+                        anchor.ts = ts;
+                    }
+                    None => {}
                 }
                 let rel = |a: &Anchor, at: Instant, t: i64| {
                     a.expected(t)
@@ -528,15 +541,12 @@ impl JitterBuffer {
                 }
             }
         }
-        if let Some((prev_at, prev_ts, prev_size)) = self.last_frame {
-            let arrival_ms = completed.saturating_duration_since(prev_at).as_secs_f64() * 1000.0
-                - prev_at.saturating_duration_since(completed).as_secs_f64() * 1000.0;
-            let ts_ms = (ts - prev_ts) as f64 / CLOCK_HZ * 1000.0;
-            if ts_ms > 0.0 {
-                self.estimator.update(arrival_ms - ts_ms, size, prev_size);
-            }
+        // A frame a retransmission completed is late by the round trip, which the retransmit
+        // allowance covers; taken for jitter, every loss would add a round trip or more to the
+        // target for seconds. As libwebrtc, such frames are left out.
+        if !retransmitted {
+            self.estimator.update(completed, late_ms);
         }
-        self.last_frame = Some((completed, ts, size));
         // Without recoveries the allowance fades over a few seconds of frames.
         self.retransmit_allowance = self.retransmit_allowance.mul_f64(0.99);
         if self.retransmit_allowance < Duration::from_millis(1) {
@@ -552,8 +562,9 @@ enum Frame {
         last: i64,
         ts: i64,
         completed: Instant,
-        size: usize,
         release_at: Instant,
+        /// A packet of it came as the answer to a NACK.
+        retransmitted: bool,
     },
     Hole {
         seq: i64,
