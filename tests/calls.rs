@@ -82,7 +82,10 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
         // catch up within this 4 s call: the bars are for H.264, VP8 gets a looser audio one.
         let audio_delay = a.jitter_buffer_ms.expect("audio waited") + a.playout_ms.unwrap_or(0.0);
         let audio_bar = if vp8 { 120.0 } else { 40.0 };
-        assert!(audio_delay <= audio_bar, "audio delay {audio_delay} ms: {a:?}");
+        assert!(
+            audio_delay <= audio_bar,
+            "audio delay {audio_delay} ms: {a:?}"
+        );
         let sync = f.report.last_call.av_sync_ms.expect("lip sync measured");
         if !vp8 {
             assert!(sync.abs() <= 45.0, "audio and video {sync} ms apart");
