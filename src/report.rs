@@ -279,6 +279,11 @@ pub struct CallSummary {
     /// video late.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub av_sync_ms: Option<f64>,
+    /// The same, measured on the test sources' shared marker (the picture flashes and the tone
+    /// beeps in the same instant once a second): the median of flash minus beep as handed to
+    /// screen and speaker, ms; absent when the peer's sources carry no marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub av_marker_ms: Option<f64>,
 }
 
 /// One call.

@@ -69,12 +69,13 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
             );
         }
         println!(
-            "FIGURE call via {kind:?} {codec} {name}: audio jitter buffer {:?} ms (target {:?}), playout {:?} ms, concealed {} ms, av sync {:?} ms",
+            "FIGURE call via {kind:?} {codec} {name}: audio jitter buffer {:?} ms (target {:?}), playout {:?} ms, concealed {} ms, av sync {:?} ms (marker {:?} ms)",
             a.jitter_buffer_ms,
             a.jitter_target_ms,
             a.playout_ms,
             a.concealed_ms,
-            f.report.last_call.av_sync_ms
+            f.report.last_call.av_sync_ms,
+            f.report.last_call.av_marker_ms
         );
         // A clean link: audio waits only for its turn, and the two streams stay together.
         // libvpx on two cores shared by two calls falls behind, and its video with it (capture
@@ -89,6 +90,17 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
         let sync = f.report.last_call.av_sync_ms.expect("lip sync measured");
         if !vp8 {
             assert!(sync.abs() <= 45.0, "audio and video {sync} ms apart");
+            // The sources' flashes and beeps, timed at screen and speaker, confirm the figure
+            // computed from the sender reports.
+            let marker = f
+                .report
+                .last_call
+                .av_marker_ms
+                .expect("flash and beep paired");
+            assert!(
+                (marker - sync).abs() <= 20.0,
+                "marker {marker} ms against av_sync {sync} ms"
+            );
         }
     }
     assert_eq!(fa.report.eio.as_deref(), Some(expect_eio));

@@ -7,6 +7,7 @@ pub mod frame;
 pub mod h264;
 pub mod jitter;
 pub mod lipsync;
+pub mod marker;
 pub mod opus_codec;
 pub mod playout;
 pub mod processing;

@@ -12,6 +12,8 @@ pub const FRAME_SAMPLES: usize = 960;
 pub struct Tone {
     hz: f64,
     phase: f64,
+    /// The marker beep's phase (see `marker`).
+    beep_phase: f64,
     amplitude: f64,
 }
 
@@ -21,6 +23,7 @@ impl Tone {
         Self {
             hz,
             phase: 0.0,
+            beep_phase: 0.0,
             amplitude: 0.3 * f64::from(i16::MAX),
         }
     }
@@ -31,6 +34,26 @@ impl Tone {
         for s in out {
             *s = (self.phase.sin() * self.amplitude) as i16;
             self.phase = (self.phase + step) % std::f64::consts::TAU;
+        }
+    }
+}
+
+impl Tone {
+    /// Fills the next samples, the first of which plays at `unix_us` on the wall clock, with
+    /// the shared marker's beep where one falls (see [`super::marker`]).
+    pub fn fill_marked(&mut self, out: &mut [i16], unix_us: u64) {
+        let step = std::f64::consts::TAU * self.hz / f64::from(SAMPLE_RATE);
+        let beep_step = std::f64::consts::TAU * super::marker::BEEP_HZ / f64::from(SAMPLE_RATE);
+        for (i, s) in out.iter_mut().enumerate() {
+            let at = unix_us + i as u64 * 1_000_000 / u64::from(SAMPLE_RATE);
+            let phase = if super::marker::beeps(at) {
+                self.beep_phase
+            } else {
+                self.phase
+            };
+            *s = (phase.sin() * self.amplitude) as i16;
+            self.phase = (self.phase + step) % std::f64::consts::TAU;
+            self.beep_phase = (self.beep_phase + beep_step) % std::f64::consts::TAU;
         }
     }
 }

@@ -320,6 +320,7 @@ pub(super) async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMed
                 let handed = unix_ms_f64() + (offset / PER_MS) as f64;
                 r.av_sync.audio(handed, clock.sender_ms(ts, SAMPLE_RATE));
             }
+            r.marker.audio(unix_ms_f64(), &block);
             r.audio_tail.extend(block.iter().copied());
             let excess = r.audio_tail.len().saturating_sub(TAIL);
             r.audio_tail.drain(..excess);

@@ -189,6 +189,8 @@ fn decode_video(
                 r.av_sync
                     .video(unix_ms_f64(), clock.sender_ms(au.timestamp, VIDEO_CLOCK));
             }
+            r.marker
+                .frame(unix_ms_f64(), &frame, stamp.map(|s| s.sent_ms));
             r.frame_decoded(
                 Instant::now(),
                 (frame.width, frame.height),

@@ -62,6 +62,8 @@ pub struct Received {
     pub playout_handovers: u64,
     /// How far each stream is handed over behind its sender's clock.
     pub av_sync: crate::media::lipsync::AvSync,
+    /// The test sources' flashes and beeps as handed to screen and speaker.
+    pub marker: crate::media::marker::MarkerSync,
 }
 
 /// What the session is told as it happens (for its event log), beside the counters.

@@ -85,7 +85,7 @@ impl AudioSource {
         match self {
             Self::Tone(t) => {
                 pace(next);
-                t.fill(pcm);
+                t.fill_marked(pcm, (super::unix_ms_f64() * 1000.0) as u64);
             }
             Self::Silence => {
                 pace(next);

@@ -5,6 +5,7 @@ use super::{CallMedia, MediaSettings, PipelineError, unix_ms};
 use crate::devices::camera::CameraCapture;
 use crate::media::controls::VideoIn;
 use crate::media::frame::I420Frame;
+use crate::media::marker;
 use crate::media::testsrc::{Stamp, TestPattern};
 use crate::media::video::{VideoCodec, VideoEncoder};
 use rtc::rtp::packetizer::Packetizer;
@@ -124,7 +125,12 @@ pub fn start_video_sender(
                     frame = I420Frame::black(settings.width, settings.height);
                 } else {
                     match &source {
-                        VideoSource::TestPattern => pattern.render(stamp, &mut frame),
+                        VideoSource::TestPattern => {
+                            pattern.render(stamp, &mut frame);
+                            if marker::flashes(stamp.sent_ms, frame_time.as_millis() as u64) {
+                                marker::paint_flash(&mut frame);
+                            }
+                        }
                         VideoSource::Camera(cam) => {
                             // The newest picture, or the last one again until it comes.
                             if let Some(f) = cam.take() {

@@ -141,6 +141,11 @@ pub fn assemble(c: EndedCall) -> CallReport {
             audio,
             timings_ms: timings,
             av_sync_ms: r.av_sync.offset_ms().map(round1),
+            // Two pairs at least, so one stray match is not a figure.
+            av_marker_ms: (r.marker.pairs() >= 2)
+                .then(|| r.marker.offset_ms())
+                .flatten()
+                .map(round1),
         },
     }
 }
