@@ -76,6 +76,8 @@ struct Missing {
     first_seen: Instant,
     next_nack: Instant,
     nacks: u32,
+    /// When it was first NACKed.
+    nacked_at: Option<Instant>,
 }
 
 /// The timeline frames would arrive on without jitter: the fastest recent frame's arrival,
@@ -250,12 +252,23 @@ impl JitterBuffer {
         let mut retransmitted = false;
         if let Some(m) = self.missing.remove(&seq) {
             let after = now.saturating_duration_since(m.first_seen);
-            if m.nacks == 0 || after < self.rtt / 2 {
+            // Without RTX a retransmission looks like the original: one that comes sooner
+            // after the NACK than half a round trip is the original, late. (Counted from the
+            // hole, a packet reordered by more than half a round trip passed for a
+            // retransmission, and its round trip of allowance doubled the buffer on a
+            // jittery path.)
+            let reordered = match m.nacked_at {
+                // Given up as part of an outage: late, and nothing to learn.
+                None if m.nacks > 0 => None,
+                None => Some(true),
+                Some(at) => Some(now.saturating_duration_since(at) < self.rtt / 2),
+            };
+            if reordered == Some(true) {
                 // It was only out of order: give such holes that long before asking.
                 self.reorder_wait = (self.reorder_wait.mul_f64(0.99))
                     .max(after + Duration::from_millis(1))
                     .min(MAX_REORDER_WAIT);
-            } else {
+            } else if reordered == Some(false) {
                 self.stats.recovered_packets += 1;
                 retransmitted = true;
                 // Retransmissions can take longer than a round trip (they queue at the
@@ -291,12 +304,14 @@ impl JitterBuffer {
                         first_seen: give_up_now,
                         next_nack: now,
                         nacks: MAX_NACKS,
+                        nacked_at: None,
                     }
                 } else {
                     Missing {
                         first_seen: now,
                         next_nack: first_nack,
                         nacks: 0,
+                        nacked_at: None,
                     }
                 };
                 self.missing.insert(lost, entry);
@@ -323,6 +338,7 @@ impl JitterBuffer {
             if m.nacks < MAX_NACKS && now >= m.next_nack {
                 if m.nacks == 0 {
                     self.stats.nacked_packets += 1;
+                    m.nacked_at = Some(now);
                 }
                 m.nacks += 1;
                 m.next_nack = now + again;

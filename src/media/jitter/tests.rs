@@ -89,6 +89,31 @@ fn holes_that_reordering_fills_are_learnt_and_not_nacked() {
 }
 
 #[test]
+fn a_packet_that_comes_right_after_its_nack_was_only_late() {
+    let t = Instant::now();
+    let mut b = JitterBuffer::new(JitterTarget::Adaptive);
+    let ms = Duration::from_millis;
+    b.set_rtt(ms(60));
+    // Reordering by 15 ms is learnt: holes then wait 16 ms before their NACK.
+    b.push(t, frame(0, 0, 1).remove(0));
+    b.push(t + ms(10), frame(2, 2, 1).remove(0));
+    assert_eq!(b.take_nacks(t + ms(10)), vec![1]);
+    b.push(t + ms(25), frame(1, 1, 1).remove(0));
+    b.push(t + ms(100), frame(4, 4, 1).remove(0));
+    assert!(b.take_nacks(t + ms(100)).is_empty());
+    assert_eq!(b.take_nacks(t + ms(117)), vec![3]);
+    // 35 ms after the hole showed (more than half the round trip) but 18 ms after the NACK:
+    // no retransmission can come that quick.
+    b.push(t + ms(135), frame(3, 3, 1).remove(0));
+    drain(&mut b, t + ms(300));
+    assert_eq!(
+        b.stats().recovered_packets,
+        0,
+        "not a recovery (which would add a round trip to the target)"
+    );
+}
+
+#[test]
 fn a_lost_packet_is_nacked_at_once_and_waited_for() {
     let t = Instant::now();
     let mut b = JitterBuffer::new(JitterTarget::Adaptive);
