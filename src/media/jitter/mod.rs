@@ -5,16 +5,18 @@
 //! the fastest frames' timeline) plus a target delay. The target is the jitter the
 //! [`estimator`] measures (near zero on a clean link), plus, while retransmissions are
 //! recovering losses, a round trip for them. A missing packet is asked for at once (the caller
-//! sends the NACK [`JitterBuffer::take_nacks`] hands out), again after a round trip, and given
-//! up after about two: the packets around the hole then go on, and the frame assembler sees the
+//! sends the NACK [`JitterBuffer::take_nacks`] hands out), up to four more a round trip and a
+//! half apart, and given up once the last one's answer is overdue: the packets around the hole then go on, and the frame assembler sees the
 //! gap (and asks for a keyframe). Plain code fed with the time, unit-tested without a network.
 
 pub mod estimator;
+mod timeline;
 
 use bytes::Bytes;
 use estimator::LatenessEstimator;
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
+use timeline::Timeline;
 
 /// The video RTP clock.
 const CLOCK_HZ: f64 = 90_000.0;
@@ -26,17 +28,29 @@ const MAX_HELD: usize = 4000;
 /// outage: given up at once, not NACKed.
 const MAX_NACK_HOLE: i64 = 300;
 const MAX_NACK_SPAN: Duration = Duration::from_millis(500);
-/// NACKs per missing packet.
-const MAX_NACKS: u32 = 3;
-/// The timeline of the fastest frames is re-anchored this often, so clock drift between the
-/// sender and us does not build up as false delay.
-const ANCHOR_WINDOW: Duration = Duration::from_secs(5);
+/// NACKs per missing packet. Where each try crosses a 5% loss path twice (NACK there,
+/// packet back), one in five fails: with three tries, one packet of a call's ~60 losses was
+/// given up every other call, and each give-up cost a keyframe and a freeze of 0.3-0.9 s.
+/// Waiting two more tries costs the frames behind that hole ~100 ms, once in many calls.
+const MAX_NACKS: u32 = 5;
 /// A frame due this soon goes now (the timers' granularity).
 const SLACK: Duration = Duration::from_millis(1);
 /// A packet that comes this long after a later one is reordering, not loss, at most.
 const MAX_REORDER_WAIT: Duration = Duration::from_millis(40);
+/// How long the wait learnt from reordering is kept after the last reordered packet.
+const REORDER_MEMORY: Duration = Duration::from_secs(3);
 /// A frame this much ahead of the timeline means the timestamps jumped.
 const DISCONTINUITY: Duration = Duration::from_millis(500);
+/// How late a frame may be shown rather than every frame held back for it: a picture a few
+/// tens of ms late is barely seen, a buffer that long is felt in every exchange. (libwebrtc
+/// takes the same 30 ms off its jitter estimate; with the full 95th percentile, the 30±10 ms
+/// path buffered 2-3x Chromium's delay.)
+const TOLERATED_LATENESS: Duration = Duration::from_millis(30);
+/// How long after a give-up the sender's keyframe (and the frames behind it) may come.
+const KEYFRAME_ANSWER: Duration = Duration::from_millis(400);
+/// Until an RTT is measured, a hole filled sooner than this after its NACK was reordering
+/// (on the 30±10 ms path they filled 0-24 ms after; retransmissions on a 20 ms path took 25+).
+const UNMEASURED_REORDER: Duration = Duration::from_millis(20);
 /// Until an RTT is measured.
 const DEFAULT_RTT: Duration = Duration::from_millis(100);
 
@@ -80,28 +94,6 @@ struct Missing {
     nacked_at: Option<Instant>,
 }
 
-/// The timeline frames would arrive on without jitter: the fastest recent frame's arrival,
-/// moved along by the timestamps.
-#[derive(Debug, Clone, Copy)]
-struct Anchor {
-    at: Instant,
-    ts: i64,
-    /// The fastest frame since the window started, as a candidate anchor.
-    best_in_window: Option<(Instant, i64)>,
-    window_started: Instant,
-}
-
-impl Anchor {
-    fn expected(&self, ts: i64) -> Option<Instant> {
-        let offset = (ts - self.ts) as f64 / CLOCK_HZ;
-        if offset >= 0.0 {
-            self.at.checked_add(Duration::from_secs_f64(offset))
-        } else {
-            self.at.checked_sub(Duration::from_secs_f64(-offset))
-        }
-    }
-}
-
 /// What a frame's release cost, for the report.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct BufferStats {
@@ -132,17 +124,26 @@ pub struct JitterBuffer {
     highest_ts: Option<i64>,
     last_seq: Option<i64>,
     last_ts: Option<i64>,
-    anchor: Option<Anchor>,
+    anchor: Option<Timeline>,
     estimator: LatenessEstimator,
     rtt: Duration,
+    /// An RTT came from RTCP (until then `rtt` is a guess, too coarse to tell a retransmission
+    /// from a late original).
+    rtt_measured: bool,
     /// How long a hole is given to be reordering before it is NACKed (0 until packets were
     /// seen to come out of order).
     reorder_wait: Duration,
-    /// How long retransmissions took to come (from the hole being seen), recently at most;
-    /// decays.
-    recovery_delay: Duration,
-    /// How much longer frames wait while retransmissions recover losses; decays.
-    retransmit_allowance: Duration,
+    /// When a packet last came out of order.
+    last_reorder: Option<Instant>,
+    /// How long a first NACK took to be answered, recently at most; decays.
+    answer_delay: Duration,
+    /// When a hole was last given up on (the keyframe that follows is the sender's answer to
+    /// it, late by its size: not path jitter).
+    gave_up_at: Option<Instant>,
+    /// How much of a round trip frames wait for retransmissions: 1 after a recovery, fading
+    /// without. (A share, not a duration: the round trip it multiplies is the latest one, not
+    /// the guess in force at a recovery before any was measured.)
+    retransmit_share: f64,
     /// How long video is held back for audio to catch up (lip sync).
     sync_hold: Duration,
     out: VecDeque<VideoPacket>,
@@ -178,9 +179,12 @@ impl JitterBuffer {
             anchor: None,
             estimator: LatenessEstimator::default(),
             rtt: DEFAULT_RTT,
+            rtt_measured: false,
             reorder_wait: Duration::ZERO,
-            recovery_delay: Duration::ZERO,
-            retransmit_allowance: Duration::ZERO,
+            last_reorder: None,
+            answer_delay: Duration::ZERO,
+            gave_up_at: None,
+            retransmit_share: 0.0,
             sync_hold: Duration::ZERO,
             out: VecDeque::new(),
             nacks: Vec::new(),
@@ -191,6 +195,7 @@ impl JitterBuffer {
     /// The round trip to the sender, as last measured.
     pub fn set_rtt(&mut self, rtt: Duration) {
         self.rtt = rtt.clamp(Duration::from_millis(1), Duration::from_secs(1));
+        self.rtt_measured = true;
     }
 
     /// Holds video back this much beyond what jitter needs, for lip sync.
@@ -209,17 +214,21 @@ impl JitterBuffer {
             JitterTarget::Fixed(d) => d,
             JitterTarget::Adaptive => {
                 Duration::from_secs_f64(self.estimator.jitter_ms() / 1000.0)
-                    + self.retransmit_allowance
+                    .saturating_sub(TOLERATED_LATENESS)
+                    + (self.rtt + Duration::from_millis(10)).mul_f64(self.retransmit_share)
             }
         };
         own + self.sync_hold
     }
 
-    /// How long a missing packet may be waited for: about two tries.
+    /// How long a missing packet may be waited for: until the last NACK's answer is overdue.
+    /// (Given up before it, as when this was two round trips, a packet whose first two
+    /// retransmissions were lost cost a keyframe, and a keyframe costs far more delay than
+    /// waiting: a freeze, a burst, and frames late behind it.)
     fn give_up_after(&self) -> Duration {
+        let answer = (self.rtt + Duration::from_millis(20)).max(self.answer_delay.mul_f64(1.25));
         self.reorder_wait
-            + (self.rtt * 2 + Duration::from_millis(40))
-                .max(self.recovery_delay.mul_f64(1.5))
+            + (self.nack_again_after() * (MAX_NACKS - 1) + answer)
                 .clamp(Duration::from_millis(60), Duration::from_millis(600))
     }
 
@@ -261,22 +270,48 @@ impl JitterBuffer {
                 // Given up as part of an outage: late, and nothing to learn.
                 None if m.nacks > 0 => None,
                 None => Some(true),
+                // Before a round trip is measured the 100 ms guess cannot tell (at 20 ms it
+                // took every retransmission for reordering): only a very quick answer is.
+                Some(at) if !self.rtt_measured => {
+                    Some(now.saturating_duration_since(at) < UNMEASURED_REORDER)
+                }
                 Some(at) => Some(now.saturating_duration_since(at) < self.rtt / 2),
             };
             if reordered == Some(true) {
+                self.last_reorder = Some(now);
+                tracing::trace!(
+                    seq,
+                    after_ms = after.as_millis() as u64,
+                    "video packet reordered"
+                );
                 // It was only out of order: give such holes that long before asking.
                 self.reorder_wait = (self.reorder_wait.mul_f64(0.99))
                     .max(after + Duration::from_millis(1))
                     .min(MAX_REORDER_WAIT);
-            } else if reordered == Some(false) {
+            } else if m.nacked_at.is_some() {
                 self.stats.recovered_packets += 1;
+                // Until RTCP measures the round trip, a first NACK's answer bounds it (the
+                // 100 ms guess made the retransmit allowance 110 ms for the first second).
+                if let (false, 1, Some(at)) = (self.rtt_measured, m.nacks, m.nacked_at) {
+                    let answered = now.saturating_duration_since(at);
+                    self.rtt = self.rtt.min(answered.max(Duration::from_millis(1)));
+                }
+                tracing::trace!(
+                    seq,
+                    after_ms = after.as_millis() as u64,
+                    nacks = m.nacks,
+                    "video packet recovered"
+                );
                 retransmitted = true;
                 // Retransmissions can take longer than a round trip (they queue at the
                 // sender's pacer behind fresh video): wait as long as they have been taking.
-                self.recovery_delay = self.recovery_delay.mul_f64(0.95).max(after);
+                if let (1, Some(at)) = (m.nacks, m.nacked_at) {
+                    let answered = now.saturating_duration_since(at);
+                    self.answer_delay = self.answer_delay.mul_f64(0.95).max(answered);
+                }
                 // A retransmission saved a frame: keep time for the next ones.
                 if self.target == JitterTarget::Adaptive {
-                    self.retransmit_allowance = self.rtt + Duration::from_millis(10);
+                    self.retransmit_share = 1.0;
                 }
             }
         }
@@ -482,6 +517,12 @@ impl JitterBuffer {
                     .get(&seq)
                     .map(|m| m.first_seen + self.give_up_after());
                 if give_up.is_some_and(|t| now >= t) {
+                    self.gave_up_at = Some(now);
+                    tracing::debug!(
+                        seq,
+                        after_ms = self.give_up_after().as_millis() as u64,
+                        "video packet given up"
+                    );
                     // The packets before the hole go on; the assembler sees the gap.
                     let resume = self.held.range(seq..).next().map(|(&s, _)| s);
                     for s in next..seq {
@@ -514,59 +555,47 @@ impl JitterBuffer {
         self.stats.frames += 1;
         self.stats.waited += now.saturating_duration_since(completed);
         // The fastest frames' timeline, and how late this frame is on it.
-        let mut late_ms = 0.0;
-        match &mut self.anchor {
+        let late_ms = match &mut self.anchor {
             None => {
-                self.anchor = Some(Anchor {
-                    at: completed,
-                    ts,
-                    best_in_window: None,
-                    window_started: completed,
-                })
+                self.anchor = Some(Timeline::new(completed, ts));
+                0.0
             }
-            Some(anchor) => {
-                let late = anchor
-                    .expected(ts)
-                    .map(|e| completed.checked_duration_since(e));
-                match late {
-                    Some(Some(late)) => late_ms = late.as_secs_f64() * 1000.0,
-                    // Earlier than the timeline: this frame is the new fastest.
-                    Some(None) => {
-                        anchor.at = completed;
-                        anchor.ts = ts;
-                    }
-                    None => {}
-                }
-                let rel = |a: &Anchor, at: Instant, t: i64| {
-                    a.expected(t)
-                        .map_or(0.0, |e| at.saturating_duration_since(e).as_secs_f64())
-                };
-                let better = anchor
-                    .best_in_window
-                    .is_none_or(|(at, t)| rel(anchor, completed, ts) <= rel(anchor, at, t));
-                if better {
-                    anchor.best_in_window = Some((completed, ts));
-                }
-                if completed.duration_since(anchor.window_started) >= ANCHOR_WINDOW {
-                    // Drift: the timeline follows the fastest frame of the last window.
-                    if let Some((at, t)) = anchor.best_in_window.take() {
-                        anchor.at = at;
-                        anchor.ts = t;
-                    }
-                    anchor.window_started = completed;
-                }
-            }
-        }
+            Some(timeline) => timeline.observe(completed, ts),
+        };
         // A frame a retransmission completed is late by the round trip, which the retransmit
         // allowance covers; taken for jitter, every loss would add a round trip or more to the
         // target for seconds. As libwebrtc, such frames are left out.
-        if !retransmitted {
+        tracing::trace!(
+            waited_ms = now.saturating_duration_since(completed).as_millis() as u64,
+            late_ms,
+            target_ms = self.target().as_millis() as u64,
+            retransmitted,
+            rtt_ms = self.rtt.as_millis() as u64,
+            "video frame released"
+        );
+        // Nor are the frames of the sender's answer to a give-up (a keyframe, and what queued
+        // behind it): one such episode in the window held every frame 200+ ms for 3 s.
+        let recovering = self
+            .gave_up_at
+            .is_some_and(|t| completed.saturating_duration_since(t) < self.rtt + KEYFRAME_ANSWER);
+        if !retransmitted && !recovering {
             self.estimator.update(completed, late_ms);
         }
         // Without recoveries the allowance fades over a few seconds of frames.
-        self.retransmit_allowance = self.retransmit_allowance.mul_f64(0.99);
-        if self.retransmit_allowance < Duration::from_millis(1) {
-            self.retransmit_allowance = Duration::ZERO;
+        self.retransmit_share *= 0.99;
+        if self.retransmit_share < 0.01 {
+            self.retransmit_share = 0.0;
+        }
+        // Without reordering for a while, holes are NACKed at once again (one burst of it
+        // must not delay every recovery for the rest of the call). Not sooner: on a jittery
+        // path a fading wait NACKed the reordered packets, and their needless retransmissions
+        // doubled the delay.
+        if self
+            .last_reorder
+            .is_some_and(|t| now.saturating_duration_since(t) > REORDER_MEMORY)
+        {
+            self.reorder_wait = Duration::ZERO;
+            self.last_reorder = None;
         }
     }
 }
