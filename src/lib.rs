@@ -14,5 +14,6 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod signaling;
+pub mod text;
 pub mod timer;
 pub mod tls;

@@ -135,6 +135,10 @@ pub struct EventRecord {
     /// Short detail (a socket id, a reason).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// How many more events of this name came after it and are not listed (a flood of
+    /// malformed messages or candidates is counted, not listed one by one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub more: Option<u32>,
 }
 
 /// Video of one call.
@@ -437,6 +441,7 @@ mod tests {
             eio: Some("4".into()),
             socket_id: Some("abc".into()),
             events: vec![EventRecord {
+                more: None,
                 t_ms: 5,
                 event: "joined".into(),
                 detail: Some("abc".into()),

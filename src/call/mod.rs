@@ -4,16 +4,20 @@
 //! when roompeer leaves. The socket, the peer connection and the media are adapters that execute
 //! its [`Action`]s and feed it [`Input`]s; none of them holds protocol logic.
 
+pub mod limits;
 mod outage;
 mod reconnect;
+mod room;
 mod status;
 mod types;
 
+pub use limits::Refused;
 pub use reconnect::Reconnect;
 pub use status::Status;
 pub use types::{Action, CallEnd, CallId, Finish, Input, PeerState, Role, RoomSettings};
 
-use crate::signaling::room::{CandidateMessage, RoomCommand, RoomEvent, SignalMessage};
+use crate::signaling::room::{CandidateMessage, RoomCommand, SignalMessage};
+use limits::RateWindow;
 use std::collections::VecDeque;
 use std::time::Instant;
 
@@ -32,6 +36,10 @@ struct Call {
     connection: outage::Connection,
     /// The peer's socket id, when the server told us (`otherjoin`); the answerer never learns it.
     peer: Option<String>,
+    /// Offers this call took, for the storm limit.
+    offers: RateWindow,
+    /// Remote candidates this call took (applied or queued).
+    candidates: usize,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -56,7 +64,9 @@ pub struct Session {
     phase: Phase,
     call: Option<Call>,
     next_call: u32,
-    calls_ended: u32,
+    /// Calls that connected and have ended: what `max_calls` counts (an attempt a peer's bad
+    /// input ended never connected, so it does not use up the session).
+    connected_calls_ended: u32,
     /// Whether any call ever connected (decides `no_peer` vs `done` when the wait runs out).
     any_connected: bool,
     signaling_up: bool,
@@ -68,6 +78,8 @@ pub struct Session {
     finish_after_leave: Finish,
     /// When signaling is tried again while it is down.
     reconnect: Reconnect,
+    /// Call attempts that ended without connecting, for the failed-attempts limit.
+    failed_attempts: RateWindow,
     actions: VecDeque<Action>,
 }
 
@@ -79,13 +91,14 @@ impl Session {
             phase: Phase::Connecting,
             call: None,
             next_call: 1,
-            calls_ended: 0,
+            connected_calls_ended: 0,
             any_connected: false,
             signaling_up: false,
             rejoined_during_call: false,
             deadline: None,
             finish_after_leave: Finish::Done,
             reconnect: Reconnect::default(),
+            failed_attempts: RateWindow::default(),
             actions: VecDeque::new(),
         }
     }
@@ -177,6 +190,8 @@ impl Session {
             connected: false,
             connection: outage::Connection::default(),
             peer,
+            offers: RateWindow::default(),
+            candidates: 0,
         });
         self.phase = Phase::InCall;
         // A call that never connects must not hold the session forever.
@@ -189,20 +204,26 @@ impl Session {
     fn close_call(&mut self, why: CallEnd) {
         if let Some(call) = self.call.take() {
             self.actions.push_back(Action::ClosePeer(call.id, why));
-            self.calls_ended += 1;
+            if call.connected {
+                self.connected_calls_ended += 1;
+            }
         }
     }
 
     /// Ends the current call and decides what comes next: wait for the next peer, or leave.
     fn end_call(&mut self, now: Instant, why: CallEnd) {
-        if self.call.is_none() {
+        let Some(call) = self.call.as_ref() else {
             return;
+        };
+        if !call.connected {
+            self.failed_attempts
+                .allow(now, limits::FAILED_ATTEMPTS_PER_WINDOW);
         }
         self.close_call(why);
         let enough = self
             .settings
             .max_calls
-            .is_some_and(|n| self.calls_ended >= n);
+            .is_some_and(|n| self.connected_calls_ended >= n);
         if enough {
             self.leave(now, Finish::Done);
         } else if !self.signaling_up {
@@ -244,6 +265,10 @@ impl Session {
         self.phase = Phase::Finished;
         self.deadline = None;
         self.actions.push_back(Action::Finish(why));
+    }
+
+    fn refuse(&mut self, what: Refused) {
+        self.actions.push_back(Action::Refused(what));
     }
 
     fn is_current(&self, id: CallId) -> bool {
@@ -437,121 +462,6 @@ impl Session {
                 self.finish(then);
             }
             Phase::Finished => {}
-        }
-    }
-
-    fn on_room_event(&mut self, now: Instant, event: RoomEvent) {
-        match event {
-            RoomEvent::Joined { id } => {
-                if self.phase == Phase::Joining {
-                    tracing::info!(room = %self.settings.room, %id, "joined the room");
-                    self.phase = Phase::Waiting;
-                    self.deadline = Some(now + self.settings.wait);
-                } else if self.phase == Phase::InCall {
-                    tracing::info!(room = %self.settings.room, %id, "rejoined the room");
-                }
-            }
-            RoomEvent::Full => match self.phase {
-                Phase::Joining | Phase::Waiting => self.finish(Finish::RoomFull),
-                Phase::InCall => {
-                    tracing::warn!("the room filled while signaling was down; the call goes on")
-                }
-                _ => {}
-            },
-            RoomEvent::OtherJoin { id } => {
-                if !matches!(self.phase, Phase::Waiting | Phase::InCall) {
-                    return;
-                }
-                let healthy = self
-                    .call
-                    .as_ref()
-                    .is_some_and(|c| c.connected && !c.connection.in_outage());
-                if std::mem::take(&mut self.rejoined_during_call) && healthy {
-                    tracing::info!(peer = %id, "the peer rejoined the room after the server came back; the call goes on");
-                    if let Some(call) = self.call.as_mut() {
-                        call.peer = Some(id);
-                    }
-                    return;
-                }
-                // An old peer that vanished without `bye` is replaced by the newcomer.
-                self.close_call(CallEnd::Replaced);
-                tracing::info!(peer = %id, "a peer joined: offering");
-                let call = self.start_call(now, Role::Offerer, Some(id));
-                self.actions.push_back(Action::CreateOffer(call));
-            }
-            RoomEvent::Bye { id } => {
-                let Some(call) = self.call.as_ref() else {
-                    return;
-                };
-                // The seed's server relays `leave` from any socket, member or not: a `bye` about
-                // someone else must not hang up our call.
-                if call.peer.as_ref().is_some_and(|p| *p != id) {
-                    tracing::warn!(socket = %id, "ignored `bye` about a socket that is not our peer");
-                    return;
-                }
-                tracing::info!(peer = %id, "the peer left");
-                self.end_call(now, CallEnd::PeerLeft);
-            }
-            RoomEvent::Leaved => {
-                if self.phase == Phase::Leaving {
-                    let then = self.finish_after_leave.clone();
-                    self.finish(then);
-                }
-            }
-            RoomEvent::Message(msg) => self.on_message(now, msg),
-        }
-    }
-
-    fn on_message(&mut self, now: Instant, msg: SignalMessage) {
-        if !matches!(self.phase, Phase::Waiting | Phase::InCall) {
-            tracing::debug!("ignored {} outside the room", msg.kind());
-            return;
-        }
-        match msg {
-            SignalMessage::Offer(sdp) => {
-                let renegotiating = self
-                    .call
-                    .as_mut()
-                    .filter(|c| c.role == Role::Answerer || c.answered);
-                if let Some(call) = renegotiating {
-                    // Candidates of the new offer wait for it like those of the first.
-                    call.remote_applied = false;
-                    // In an outage the peer restarts ICE: we offer none as well, and give it
-                    // time, beyond its own grace, to restart again if this one does not do.
-                    call.connection
-                        .peer_restarts(now, self.settings.restart_after * 3);
-                    let id = call.id;
-                    self.actions.push_back(Action::AcceptOffer(id, sdp));
-                } else {
-                    // An offer that crosses ours: theirs wins, as the peer that joined later
-                    // would otherwise never get an answer.
-                    self.close_call(CallEnd::Replaced);
-                    let id = self.start_call(now, Role::Answerer, None);
-                    self.actions.push_back(Action::AcceptOffer(id, sdp));
-                }
-            }
-            SignalMessage::Answer(sdp) => match self.call.as_mut() {
-                Some(call) if call.role == Role::Offerer && !call.answered => {
-                    call.answered = true;
-                    let id = call.id;
-                    self.actions.push_back(Action::AcceptAnswer(id, sdp));
-                }
-                Some(call) if call.connection.awaiting_answer() => {
-                    // The peer took the restart: a fresh grace for the new checks.
-                    call.connection.answered(now);
-                    let id = call.id;
-                    self.actions.push_back(Action::AcceptAnswer(id, sdp));
-                }
-                _ => tracing::warn!("ignored an answer that answers no offer of ours"),
-            },
-            SignalMessage::Candidate(c) => match self.call.as_mut() {
-                Some(call) if call.remote_applied => {
-                    let id = call.id;
-                    self.actions.push_back(Action::AddCandidate(id, c));
-                }
-                Some(call) => call.queued.push(c),
-                None => tracing::debug!("ignored a candidate with no call"),
-            },
         }
     }
 }

@@ -1,5 +1,6 @@
 //! What goes into the call state machine and what comes out of it.
 
+use super::limits::Refused;
 use crate::signaling::room::{CandidateMessage, Room, RoomCommand, RoomEvent, SignalMessage};
 use std::time::Duration;
 
@@ -28,7 +29,8 @@ pub struct RoomSettings {
     pub wait: Duration,
     /// Hold each call this long after it connects, then leave.
     pub hold: Option<Duration>,
-    /// Leave after this many calls have ended.
+    /// Leave after this many calls that connected have ended (attempts that never connected,
+    /// such as one a peer's bad offer ended, do not count).
     pub max_calls: Option<u32>,
     /// How long to wait for `leaved` after sending `leave`.
     pub leave_timeout: Duration,
@@ -140,6 +142,8 @@ pub enum Action {
     ClosePeer(CallId, CallEnd),
     /// Close the signaling connection.
     Disconnect,
+    /// Something the peer sent was refused (for the event log).
+    Refused(Refused),
     /// Stop: nothing more will happen.
     Finish(Finish),
 }

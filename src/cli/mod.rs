@@ -186,7 +186,8 @@ pub struct Cli {
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
 
-    /// Leave after this many calls have ended.
+    /// Leave after this many calls that connected have ended (attempts that never connected,
+    /// such as one a peer's bad offer ended, do not count).
     #[arg(long, value_name = "N")]
     pub calls: Option<u32>,
 

@@ -227,7 +227,7 @@ impl Runner {
                     && let Err(e) = p.add_candidate(&c).await
                 {
                     // One bad candidate does not end a call; others may still work.
-                    tracing::warn!("{e} ({})", c.candidate);
+                    tracing::warn!("{e} ({})", crate::text::quote(&c.candidate));
                 }
             }
             Action::CallConnected(id) => self.call_connected(id).await,
@@ -236,6 +236,7 @@ impl Runner {
                 self.close_call(id, why).await;
             }
             Action::Disconnect => self.signaling.close(),
+            Action::Refused(what) => self.event("ignored", Some(what.as_str().to_owned())),
             // The loop owns the connection attempt.
             Action::Reconnect => self.reconnect_wanted = true,
             // Handled by `drain`.
@@ -266,7 +267,10 @@ impl Runner {
     }
 
     fn peer_failed(&mut self, id: CallId, e: PeerError) {
-        self.pending.push_back(Input::PeerError(id, e.to_string()));
+        // webrtc's parse errors may carry the peer's text: bounded before it reaches the
+        // log, the report's `error` and the window.
+        let why = crate::text::bounded(&e.to_string(), crate::text::QUOTE_CHARS);
+        self.pending.push_back(Input::PeerError(id, why));
     }
 
     async fn make_offer(&mut self, id: CallId, restart: bool) {

@@ -213,7 +213,7 @@ async fn run_loop(
                 Some(TransportEvent::Event { name, args }) => {
                     let input = match RoomEvent::from_socketio(&name, &args) {
                         Ok(e) => Input::Room(e),
-                        Err(e) => Input::Malformed(format!("server event: {e}")),
+                        Err(e) => Input::Malformed(e.to_string()),
                     };
                     runner.pending.push_back(input);
                 }

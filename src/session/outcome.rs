@@ -21,11 +21,17 @@ fn negotiation_failed(c: &CallReport) -> bool {
     matches!(c.end, Some(CallEnd::NegotiationFailed(_)))
 }
 
-/// The outcome of a finished session from how it finished and its calls: `ok` as soon as one
-/// call connected with media both ways, otherwise the furthest any call got.
+/// The outcome of a finished session from how it finished and its calls: what happened to
+/// the last call that connected (`ok` with media both ways, `no_media` without), or, when none
+/// did, the furthest any attempt got. Attempts a peer's bad input ended before connecting do
+/// not hide a good call after them (nor before them).
 pub fn judge(finish: &Finish, calls: &[CallReport]) -> Outcome {
-    if calls.iter().any(|c| c.connected && c.media_ok) {
-        return Outcome::Ok;
+    if let Some(last) = calls.iter().rev().find(|c| c.connected) {
+        return if last.media_ok {
+            Outcome::Ok
+        } else {
+            Outcome::NoMedia
+        };
     }
     match finish {
         Finish::RoomFull => Outcome::RoomFull,
@@ -151,6 +157,27 @@ mod tests {
         ];
         assert_eq!(judge(&Finish::Done, &calls), Outcome::Ok);
         assert_eq!(error_text(&Finish::Done, Outcome::Ok, &calls), None);
+    }
+
+    #[test]
+    fn the_last_call_that_connected_decides() {
+        let bad_offer = || call(false, false, CallEnd::NegotiationFailed("bad sdp".into()));
+        let calls = [
+            bad_offer(),
+            call(true, true, CallEnd::PeerLeft),
+            bad_offer(),
+        ];
+        assert_eq!(
+            judge(&Finish::Done, &calls),
+            Outcome::Ok,
+            "attempts do not count"
+        );
+        assert_eq!(error_text(&Finish::Done, Outcome::Ok, &calls), None);
+        let calls = [
+            call(true, true, CallEnd::PeerLeft),
+            call(true, false, CallEnd::PeerLeft),
+        ];
+        assert_eq!(judge(&Finish::Done, &calls), Outcome::NoMedia);
     }
 
     #[test]

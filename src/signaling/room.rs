@@ -125,7 +125,7 @@ impl RoomEvent {
             "message" => {
                 RoomEvent::Message(SignalMessage::parse(args.get(1).unwrap_or(&Value::Null))?)
             }
-            other => return Err(RoomError::UnknownEvent(other.to_owned())),
+            other => return Err(RoomError::UnknownEvent(crate::text::bounded(other, 60))),
         })
     }
 }
@@ -139,6 +139,18 @@ impl SignalMessage {
         let kind = obj.get("type").and_then(Value::as_str).unwrap_or_default();
         let sdp = || -> Result<String, RoomError> {
             match obj.get("sdp") {
+                Some(Value::String(s)) if s.len() > MAX_SDP_BYTES => {
+                    Err(RoomError::BadMessage(format!(
+                        "{kind} SDP of {} bytes is over the {MAX_SDP_BYTES}-byte limit",
+                        s.len()
+                    )))
+                }
+                Some(Value::String(s)) if media_sections(s) > MAX_MEDIA_SECTIONS => {
+                    Err(RoomError::BadMessage(format!(
+                        "{kind} SDP has {} media sections, over the limit of {MAX_MEDIA_SECTIONS}",
+                        media_sections(s)
+                    )))
+                }
                 Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
                 _ => Err(RoomError::BadMessage(format!(
                     "{kind} without an sdp string"
@@ -150,6 +162,12 @@ impl SignalMessage {
             "answer" => Ok(SignalMessage::Answer(sdp()?)),
             "candidate" => {
                 let candidate = match obj.get("candidate") {
+                    Some(Value::String(c)) if c.len() > MAX_CANDIDATE_BYTES => {
+                        return Err(RoomError::BadMessage(format!(
+                            "candidate of {} bytes is over the {MAX_CANDIDATE_BYTES}-byte limit",
+                            c.len()
+                        )));
+                    }
                     Some(Value::String(c)) => c.clone(),
                     _ => {
                         return Err(RoomError::BadMessage(
@@ -168,6 +186,12 @@ impl SignalMessage {
                     )?),
                 };
                 let mid = match obj.get("id") {
+                    Some(Value::String(s)) if s.len() > MAX_MID_BYTES => {
+                        return Err(RoomError::BadMessage(format!(
+                            "candidate id of {} bytes is not a media id",
+                            s.len()
+                        )));
+                    }
                     Some(Value::String(s)) => Some(s.clone()),
                     Some(Value::Number(n)) => Some(n.to_string()),
                     _ => None,
@@ -184,7 +208,10 @@ impl SignalMessage {
                 }))
             }
             "" => Err(RoomError::BadMessage(format!("no type in {}", short(data)))),
-            other => Err(RoomError::BadMessage(format!("unknown type {other:?}"))),
+            other => Err(RoomError::BadMessage(format!(
+                "unknown type {}",
+                crate::text::bounded(&format!("{other:?}"), 60)
+            ))),
         }
     }
 
@@ -248,16 +275,25 @@ impl SignalMessage {
 
 /// A bounded rendering of untrusted JSON for log lines.
 fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.len() > 120 {
-        let mut end = 120;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}…", &s[..end])
-    } else {
-        s
-    }
+    crate::text::bounded(&v.to_string(), 60)
+}
+
+/// The largest SDP taken. A browser's offer for a call is 3-10 kB (Chromium's with every
+/// codec and a dozen candidates ~12 kB); 128 kB leaves room for many tracks and candidates
+/// while a 1 MB blob is refused before it costs a parse (or a log line).
+pub const MAX_SDP_BYTES: usize = 128 * 1024;
+/// The most media sections (`m=` lines) taken: a call has audio, video, maybe data and a few
+/// more tracks; thousands would each cost a transceiver.
+pub const MAX_MEDIA_SECTIONS: usize = 32;
+/// The longest candidate line: the grammar's fields with an IPv6 address and a few extension
+/// attributes fit in ~250 bytes.
+pub const MAX_CANDIDATE_BYTES: usize = 1024;
+/// The longest media id (`sdpMid`): a token, "0" or "audio" in practice.
+const MAX_MID_BYTES: usize = 64;
+
+/// How many media sections an SDP has.
+fn media_sections(sdp: &str) -> usize {
+    sdp.starts_with("m=") as usize + sdp.matches("\nm=").count()
 }
 
 #[cfg(test)]
@@ -364,6 +400,27 @@ mod tests {
             SignalMessage::parse(&json!({"type":"candidate","label":0,"candidate":"candidate:x"}))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_and_not_quoted_whole() {
+        let huge = json!({"type": "offer", "sdp": "A".repeat(1 << 20)});
+        let e = SignalMessage::parse(&huge).unwrap_err().to_string();
+        assert!(e.contains("1048576 bytes") && e.len() < 200, "{e}");
+        let many = format!("v=0\r\n{}", "m=a 9 X 0\n".repeat(10_000));
+        assert!(many.len() < MAX_SDP_BYTES);
+        let many = json!({"type": "offer", "sdp": many});
+        let e = SignalMessage::parse(&many).unwrap_err().to_string();
+        assert!(e.contains("10000 media sections"), "{e}");
+        let two = json!({"type": "answer", "sdp": "v=0\r\nm=audio 9 X 0\r\nm=video 9 X 96\r\n"});
+        assert!(SignalMessage::parse(&two).is_ok());
+        let long = json!({"type": "candidate", "label": 0, "candidate": "c".repeat(5000)});
+        assert!(SignalMessage::parse(&long).is_err());
+        let kind = json!({"type": "x".repeat(100_000)});
+        let e = SignalMessage::parse(&kind).unwrap_err().to_string();
+        assert!(e.len() < 200, "{e}");
+        let e = RoomEvent::from_socketio(&"e".repeat(100_000), &[]).unwrap_err();
+        assert!(e.to_string().len() < 200);
     }
 
     #[test]

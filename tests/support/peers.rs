@@ -46,11 +46,12 @@ impl Finished {
     }
 
     /// The names of the events in the report, in order.
+    /// The event names in order, a counted repeat (`more`) as that many more names.
     pub fn event_names(&self) -> Vec<&str> {
         self.report
             .events
             .iter()
-            .map(|e| e.event.as_str())
+            .flat_map(|e| std::iter::repeat_n(e.event.as_str(), 1 + e.more.unwrap_or(0) as usize))
             .collect()
     }
 }

@@ -1,5 +1,6 @@
 use super::*;
 use crate::signaling::room::Room;
+use crate::signaling::room::RoomEvent;
 use std::time::Duration;
 
 mod outages;
@@ -77,7 +78,10 @@ fn first_in_the_room_offers_on_otherjoin() {
         t,
         Input::Room(RoomEvent::Message(SignalMessage::Answer("a2".into()))),
     );
-    assert!(drain(&mut s).is_empty());
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::Refused(Refused::AnswerWithoutOffer)]
+    );
 }
 
 #[test]
@@ -159,7 +163,13 @@ fn candidates_with_no_call_are_ignored() {
         Input::Room(RoomEvent::Message(SignalMessage::Answer("a".into()))),
     );
     s.handle(t, Input::Malformed("garbage".into()));
-    assert!(drain(&mut s).is_empty());
+    assert_eq!(
+        drain(&mut s),
+        vec![
+            Action::Refused(Refused::CandidateWithoutCall),
+            Action::Refused(Refused::AnswerWithoutOffer)
+        ]
+    );
 }
 
 #[test]
@@ -439,4 +449,105 @@ fn max_calls_leaves_after_the_last_one() {
         drain(&mut s),
         vec![Action::Disconnect, Action::Finish(Finish::Done)]
     );
+}
+
+fn offer(sdp: &str) -> Input {
+    Input::Room(RoomEvent::Message(SignalMessage::Offer(sdp.into())))
+}
+
+#[test]
+fn bad_offers_end_only_their_attempt_and_do_not_count_as_calls() {
+    let t = Instant::now();
+    let mut st = settings();
+    st.hold = None;
+    st.max_calls = Some(1);
+    let mut s = joined(t, st);
+    // Two bad offers: each is an attempt that ends, and the session stays in the room.
+    for n in 1..=2 {
+        s.handle(t, offer("junk"));
+        drain(&mut s);
+        s.handle(t, Input::PeerError(CallId(n), "bad sdp".into()));
+        let actions = drain(&mut s);
+        assert_eq!(
+            actions,
+            vec![Action::ClosePeer(
+                CallId(n),
+                CallEnd::NegotiationFailed("bad sdp".into())
+            )],
+            "no leave: the attempt did not connect"
+        );
+        assert_eq!(s.status(), Status::Waiting);
+    }
+    // A good peer joins: the call connects and ends, which is the one call asked for.
+    s.handle(t, Input::Room(RoomEvent::OtherJoin { id: "good".into() }));
+    s.handle(t, Input::Peer(CallId(3), PeerState::Connected));
+    drain(&mut s);
+    s.handle(t, Input::Room(RoomEvent::Bye { id: "good".into() }));
+    assert_eq!(
+        drain(&mut s).last(),
+        Some(&Action::Send(RoomCommand::Leave))
+    );
+}
+
+#[test]
+fn a_peer_whose_offers_keep_failing_waits_out_the_window() {
+    let t = Instant::now();
+    let mut s = joined(t, settings());
+    for n in 1..=limits::FAILED_ATTEMPTS_PER_WINDOW {
+        s.handle(t, offer("junk"));
+        drain(&mut s);
+        s.handle(t, Input::PeerError(CallId(n), "bad sdp".into()));
+        drain(&mut s);
+    }
+    s.handle(t, offer("junk"));
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::Refused(Refused::FailedAttempts)],
+        "no new peer connection"
+    );
+    // A peer that joins is still called, and after the window offers are taken again.
+    s.handle(t + limits::WINDOW, offer("v=0"));
+    assert!(matches!(
+        drain(&mut s).as_slice(),
+        [
+            Action::StartPeer(_, Role::Answerer),
+            Action::AcceptOffer(..)
+        ]
+    ));
+}
+
+#[test]
+fn a_storm_of_offers_and_a_flood_of_candidates_are_cut_off() {
+    let t = Instant::now();
+    let mut s = joined(t, settings());
+    s.handle(t, offer("v=0"));
+    s.handle(t, Input::RemoteApplied(CallId(1)));
+    drain(&mut s);
+    let mut accepted = 1;
+    for _ in 0..100 {
+        s.handle(t, offer("v=0"));
+        for a in drain(&mut s) {
+            match a {
+                Action::AcceptOffer(..) => accepted += 1,
+                Action::Refused(Refused::OfferStorm) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(accepted, 1 + limits::OFFERS_PER_WINDOW);
+    s.handle(t, Input::RemoteApplied(CallId(1)));
+    drain(&mut s);
+    let mut added = 0;
+    for n in 0..10_000 {
+        s.handle(
+            t,
+            Input::Room(RoomEvent::Message(SignalMessage::Candidate(cand(n)))),
+        );
+        added += drain(&mut s)
+            .iter()
+            .filter(|a| matches!(a, Action::AddCandidate(..)))
+            .count();
+    }
+    assert_eq!(added, limits::CANDIDATES_PER_CALL);
+    assert_eq!(s.current_call(), Some((CallId(1), Role::Answerer)));
 }
