@@ -161,11 +161,14 @@ pub struct VideoReport {
     /// Frames whose stamp was read.
     pub stamped_frames: u64,
     /// The peer's sender id, read from its frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_sender_id: Option<u16>,
-    /// Times the frame counter skipped.
-    pub counter_gaps: u64,
-    /// Times the frame counter went backwards.
-    pub counter_reversals: u64,
+    /// Times the frame counter skipped (absent when no frame carried a stamp of ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_gaps: Option<u64>,
+    /// Times the frame counter went backwards (absent when no frame carried a stamp of ours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter_reversals: Option<u64>,
     /// Decoded frames per second over the connected time.
     pub received_fps: Option<f64>,
     /// The longest time between two decoded frames, ms (a freeze).
@@ -175,6 +178,7 @@ pub struct VideoReport {
     /// The lowest rate congestion control asked of the encoder in the call, kbit/s.
     pub encoder_kbps_min: u64,
     /// Mean delay from the sender's stamp to decoding (both clocks on this machine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mean_latency_ms: Option<f64>,
     /// Capture-to-decode delay of every stamped frame, read from the stamp (sender's clock),
     /// over the whole call; absent when no frame carried a stamp of ours.

@@ -167,6 +167,14 @@ fn muted_microphone_and_camera_off() {
         rb.last_call.video.stamped_frames, 0,
         "black pictures carry no stamp"
     );
+    assert_eq!(
+        (
+            rb.last_call.video.counter_gaps,
+            rb.last_call.video.latency_ms
+        ),
+        (None, None),
+        "nor figures read from one"
+    );
     // The other way is untouched.
     assert!(hz(&fa.report).is_some_and(|h| (h - 660.0).abs() <= 2.0));
     assert_eq!(fa.report.last_call.video.peer_sender_id, Some(202));

@@ -47,7 +47,7 @@ fn figures(percent: u32, reports: &[Report; 2]) {
             v.received_fps.unwrap_or_default(),
             v.longest_freeze_ms,
             v.keyframe_requests_sent,
-            v.counter_gaps,
+            v.counter_gaps.unwrap_or_default(),
         );
     }
 }

@@ -78,6 +78,8 @@ pub enum MediaEvent {
     },
 }
 
+/// How far from our clock a stamp's send time may be (a day) and still be a stamp of ours.
+const PLAUSIBLE_CLOCK_MS: u64 = 24 * 3600 * 1000;
 /// Latency samples kept: over 9 hours at 30 frames/s.
 const MAX_LATENCY_SAMPLES: usize = 1 << 20;
 
@@ -109,7 +111,10 @@ impl Received {
             }
         }
         self.last_frame_at = Some(now);
-        if let Some(s) = stamp {
+        // A stamp that passed its checks but was sent more than a day away from now is not
+        // ours either (or our clocks are useless for latency).
+        let plausible = |s: &Stamp| now_unix_ms.abs_diff(s.sent_ms) <= PLAUSIBLE_CLOCK_MS;
+        if let Some(s) = stamp.filter(plausible) {
             self.stamped_frames += 1;
             self.peer_sender_id = Some(s.sender_id);
             if let Some(last) = self.last_counter {
@@ -191,5 +196,24 @@ mod tests {
         assert_eq!(r.latency_sum_ms, 10 + 12 + 7 + 50);
         assert_eq!(r.latency_ms, vec![10, 12, 7, 50]);
         assert_eq!(r.first_frame_at, Some(at(0)));
+    }
+
+    #[test]
+    fn a_stamp_from_another_day_is_not_ours() {
+        let t = Instant::now();
+        let mut r = Received::default();
+        let now_ms = 1_800_000_000_000;
+        r.frame_decoded(
+            t,
+            (640, 480),
+            stamp(0, now_ms - 3 * 24 * 3600 * 1000),
+            now_ms,
+        );
+        r.frame_decoded(t, (640, 480), stamp(1, 0), now_ms);
+        assert_eq!((r.decoded_frames, r.stamped_frames), (2, 0));
+        assert_eq!(r.peer_sender_id, None);
+        // A late frame of ours (seconds late) still counts.
+        r.frame_decoded(t, (640, 480), stamp(2, now_ms - 5000), now_ms);
+        assert_eq!(r.stamped_frames, 1);
     }
 }
