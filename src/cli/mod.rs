@@ -72,7 +72,7 @@ pub struct Cli {
     pub insecure: bool,
 
     /// A STUN or TURN server URL; repeat for several.
-    #[arg(long = "ice", value_name = "URL")]
+    #[arg(long = "ice", value_name = "URL", value_parser = values::parse_ice_url)]
     pub ice: Vec<String>,
 
     /// User name for every TURN url given with --ice.
@@ -306,6 +306,9 @@ impl Cli {
             Some(p) => FileConfig::load(p)?,
             None => FileConfig::default(),
         };
+        if let Some(dir) = &self.record {
+            values::check_record_dir(dir)?;
+        }
         let configured = self.server.clone().or(file.server.clone());
         // Nothing configured: host a room server here (the embedded default).
         let host = configured.is_none().then(|| ServeOptions {

@@ -86,3 +86,48 @@ fn options_are_checked() {
     assert!(parse(&["--relay-only"]).is_err());
     assert!(parse(&["--wait", "-1"]).is_err());
 }
+
+#[test]
+fn ice_urls_are_checked_up_front() {
+    for good in [
+        "stun:127.0.0.1:3478",
+        "stun:stun.example.org",
+        "stuns:[::1]:5349",
+        "turn:127.0.0.1:3478?transport=tcp",
+        "turns:turn.example.org:443?transport=tcp",
+    ] {
+        assert_eq!(values::parse_ice_url(good).as_deref(), Ok(good), "{good}");
+    }
+    for bad in [
+        "garbage",
+        "http://127.0.0.1",
+        "stun:",
+        "stun:host:99999",
+        "stun:host:0",
+        "stun:127.0.0.1:3478?transport=udp",
+        "turn:host?transport=sctp",
+        "turn:[::1:3478",
+        "turn:ho st",
+    ] {
+        let e = values::parse_ice_url(bad).expect_err(bad);
+        assert!(
+            e.to_string().contains("turn:HOST[:PORT]"),
+            "names the forms: {e}"
+        );
+    }
+    assert!(parse(&["--ice", "garbage"]).is_err());
+}
+
+#[test]
+fn a_record_directory_is_made_and_must_be_writable() {
+    let base = std::env::temp_dir().join(format!("roompeer-record-{}", std::process::id()));
+    let dir = base.join("a/b");
+    assert!(parse(&["--record", dir.to_str().unwrap()]).is_ok());
+    assert!(dir.is_dir(), "created before joining");
+    // A file where the directory should be.
+    let file = base.join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let e = parse(&["--record", file.to_str().unwrap()]).unwrap_err();
+    assert!(e.to_string().contains("cannot write there"), "{e}");
+    let _ = std::fs::remove_dir_all(&base);
+}

@@ -117,4 +117,75 @@ pub enum UsageError {
     /// A duration that is not a number of seconds.
     #[error("{0} must be a non-negative number of seconds")]
     NotSeconds(&'static str),
+    /// `--record DIR` cannot be created or written.
+    #[error("--record {dir}: cannot write there ({reason}); give a directory you can write to")]
+    RecordDir {
+        /// What was given.
+        dir: std::path::PathBuf,
+        /// Why not.
+        reason: String,
+    },
+}
+
+/// Reads an ICE server URL (RFC 7064/7065): `stun:HOST[:PORT]`, `stuns:…`,
+/// `turn:HOST[:PORT][?transport=udp|tcp]` or `turns:…`.
+pub fn parse_ice_url(s: &str) -> Result<String, ValueError> {
+    const FORMS: &str = "expected stun:HOST[:PORT], stuns:HOST[:PORT], turn:HOST[:PORT][?transport=udp|tcp] or turns:HOST[:PORT][?transport=tcp]";
+    let bad = |what: String| ValueError(format!("{what}; {FORMS}"));
+    let (scheme, rest) = s
+        .split_once(':')
+        .ok_or_else(|| bad(format!("{} has no scheme", crate::text::quote(s))))?;
+    if !matches!(scheme, "stun" | "stuns" | "turn" | "turns") {
+        return Err(bad(format!(
+            "unknown scheme {}",
+            crate::text::quote(scheme)
+        )));
+    }
+    let (hostport, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    if let Some(q) = query {
+        let transport = q.strip_prefix("transport=");
+        if scheme.starts_with("stun") || !matches!(transport, Some("udp" | "tcp")) {
+            return Err(bad(format!("bad query {}", crate::text::quote(q))));
+        }
+    }
+    // An IPv6 address is bracketed; otherwise the last colon starts the port.
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (addr, after) = v6
+            .split_once(']')
+            .ok_or_else(|| bad("an unclosed [ in the host".into()))?;
+        (addr, after.strip_prefix(':'))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+    if !host_ok || hostport.starts_with("//") {
+        return Err(bad(format!("bad host {}", crate::text::quote(host))));
+    }
+    if let Some(p) = port
+        && p.parse::<u16>().map_or(true, |p| p == 0)
+    {
+        return Err(bad(format!("bad port {}", crate::text::quote(p))));
+    }
+    Ok(s.to_owned())
+}
+
+/// Makes sure `--record DIR` exists and can be written, before anything joins a room.
+pub fn check_record_dir(dir: &std::path::Path) -> Result<(), UsageError> {
+    let failed = |e: std::io::Error| UsageError::RecordDir {
+        dir: dir.to_owned(),
+        reason: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(failed)?;
+    let probe = dir.join(format!(".roompeer-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(failed)?;
+    std::fs::remove_file(&probe).map_err(failed)
 }

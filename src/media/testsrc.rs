@@ -81,7 +81,7 @@ pub struct TestPattern {
 }
 
 impl TestPattern {
-    /// A pattern for frames of this size (even dimensions, at least 72x8).
+    /// A pattern for frames of this size (even dimensions; from 72x8 up it carries the stamp).
     pub fn new(width: usize, height: usize) -> Self {
         Self { width, height }
     }
@@ -119,6 +119,10 @@ impl TestPattern {
                     frame.v[i] = ((row + t / 2) % 256) as u8;
                 }
             }
+        }
+        if b * COLUMNS > w || band > h {
+            // Too small a picture for the stamp's blocks: no stamp.
+            return;
         }
         let bits = stamp.to_bits();
         for (i, &bit) in bits.iter().enumerate() {
@@ -200,6 +204,18 @@ mod tests {
         }
         assert_eq!(read_stamp(&f), None);
         assert_eq!(read_stamp(&I420Frame::black(640, 480)), None);
+    }
+
+    #[test]
+    fn a_picture_too_small_for_the_stamp_has_none() {
+        let mut f = I420Frame::black(64, 48);
+        let s = Stamp {
+            sender_id: 1,
+            counter: 2,
+            sent_ms: 3,
+        };
+        TestPattern::new(64, 48).render(s, &mut f);
+        assert_eq!(read_stamp(&f), None);
     }
 
     /// 10,000 frames that are not ours (noise, gradients, random blocks where the stamp would
