@@ -588,7 +588,9 @@ fn without_a_common_video_codec_the_answerer_says_so_and_exits_8() {
         &ns,
         &dir,
         "h264-only",
-        &[&common[..], &["--video-codec", "h264"]].concat(),
+        // After the refused attempt it waits for another peer (the attempt is not the call
+        // `--calls 1` asked for), then says what went wrong.
+        &[&common[..], &["--video-codec", "h264", "--wait", "3"]].concat(),
     );
     let fb = b.finish();
     assert_eq!(fb.code, 8, "{}", fb.stderr);

@@ -45,14 +45,20 @@ pub fn judge(finish: &Finish, calls: &[CallReport]) -> Outcome {
 
 /// What went wrong, for a person, given the session's outcome; `None` when nothing did.
 pub fn error_text(finish: &Finish, outcome: Outcome, calls: &[CallReport]) -> Option<String> {
+    // A refused description says more than the wait that ran out after it.
+    let refused = || {
+        calls.iter().rev().find_map(|c| match &c.end {
+            Some(CallEnd::NegotiationFailed(why)) if outcome == Outcome::NegotiationFailed => {
+                Some(why.clone())
+            }
+            _ => None,
+        })
+    };
     match finish {
         Finish::SignalingLost(r) => Some(r.clone()),
         Finish::RoomFull => Some("the room is full (it already has two peers)".into()),
-        Finish::NoPeer => Some("no peer joined the room in time".into()),
-        _ => calls.iter().find_map(|c| match &c.end {
-            Some(CallEnd::NegotiationFailed(why)) if outcome != Outcome::Ok => Some(why.clone()),
-            _ => None,
-        }),
+        Finish::NoPeer => refused().or_else(|| Some("no peer joined the room in time".into())),
+        _ => refused(),
     }
 }
 
