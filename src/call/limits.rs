@@ -23,8 +23,8 @@ pub struct RateWindow {
 }
 
 impl RateWindow {
-    /// Counts one at `now`; false once more than `limit` came in the window.
-    pub fn allow(&mut self, now: Instant, limit: u32) -> bool {
+    /// Counts one at `now`.
+    pub fn count(&mut self, now: Instant) {
         if self
             .started
             .is_none_or(|s| now.saturating_duration_since(s) >= WINDOW)
@@ -33,6 +33,11 @@ impl RateWindow {
             self.count = 0;
         }
         self.count += 1;
+    }
+
+    /// Counts one at `now`; false once more than `limit` came in the window.
+    pub fn allow(&mut self, now: Instant, limit: u32) -> bool {
+        self.count(now);
         self.count <= limit
     }
 

@@ -216,8 +216,7 @@ impl Session {
             return;
         };
         if !call.connected {
-            self.failed_attempts
-                .allow(now, limits::FAILED_ATTEMPTS_PER_WINDOW);
+            self.failed_attempts.count(now);
         }
         self.close_call(why);
         let enough = self
