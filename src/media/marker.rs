@@ -21,9 +21,26 @@ const WINDOW: usize = 120;
 /// A flash and a beep further apart than this are not the same marker.
 const PAIR_WINDOW_MS: f64 = PERIOD_MS as f64 / 2.0;
 
-/// Whether a frame captured at `unix_ms` is the one that flashes: the first of each period.
-pub fn flashes(unix_ms: u64, frame_ms: u64) -> bool {
-    unix_ms % PERIOD_MS < frame_ms.max(1)
+/// Picks the frames that flash: the first captured in each period. It remembers the last
+/// period flashed, because a rule on the capture time alone (within a frame interval after the
+/// whole second) misses a second whenever the capture runs a little late, and a short call
+/// then has too few markers to pair.
+#[derive(Debug, Clone, Default)]
+pub struct FlashSchedule {
+    last_period: Option<u64>,
+}
+
+impl FlashSchedule {
+    /// Whether the frame captured at `unix_ms` flashes. Only a frame in the first half of a
+    /// period may: one later is nearer the next beep than this one.
+    pub fn due(&mut self, unix_ms: u64) -> bool {
+        let period = unix_ms / PERIOD_MS;
+        if self.last_period == Some(period) || unix_ms % PERIOD_MS >= PERIOD_MS / 2 {
+            return false;
+        }
+        self.last_period = Some(period);
+        true
+    }
 }
 
 /// Whether audio at `unix_us` beeps.
@@ -160,8 +177,14 @@ mod tests {
 
     #[test]
     fn one_frame_a_second_flashes_and_50_ms_beep() {
-        let flashing: Vec<u64> = (0..3000).step_by(33).filter(|&t| flashes(t, 33)).collect();
+        let mut schedule = FlashSchedule::default();
+        let flashing: Vec<u64> = (0..3000).step_by(33).filter(|&t| schedule.due(t)).collect();
         assert_eq!(flashing, [0, 1023, 2013]);
+        // A capture running late still flashes once in each second, and never twice.
+        let mut schedule = FlashSchedule::default();
+        let late = [980, 1034, 1067, 1999, 2040, 2073, 2600, 3700];
+        let flashing: Vec<u64> = late.into_iter().filter(|&t| schedule.due(t)).collect();
+        assert_eq!(flashing, [1034, 2040]);
         let beeping = (0..3_000_000u64)
             .step_by(1000)
             .filter(|&t| beeps(t))
@@ -198,13 +221,14 @@ mod tests {
             f
         };
         let plain = I420Frame::black(w, h);
+        let mut schedule = FlashSchedule::default();
         // 3 s of 10 ms blocks from Unix time 10 s; video 40 ms behind audio.
         for step in 0..300u64 {
             let start_us = 10_000_000 + step * 10_000;
             tone.fill_marked(&mut block, start_us);
             sync.audio(start_us as f64 / 1000.0, &block);
             for frame_at in (start_us / 1000..start_us / 1000 + 10).filter(|t| t % 33 == 0) {
-                let f = if flashes(frame_at, 33) {
+                let f = if schedule.due(frame_at) {
                     &flash
                 } else {
                     &plain

@@ -99,6 +99,7 @@ pub fn start_video_sender(
             let mut source = VideoSource::TestPattern;
             let mut generation = u64::MAX;
             let mut rate = RateFollower::new(settings.bitrate_bps);
+            let mut flash = marker::FlashSchedule::default();
             media.encoder_rate(settings.bitrate_bps);
             media
                 .encoder_bitrate_min_bps
@@ -127,7 +128,7 @@ pub fn start_video_sender(
                     match &source {
                         VideoSource::TestPattern => {
                             pattern.render(stamp, &mut frame);
-                            if marker::flashes(stamp.sent_ms, frame_time.as_millis() as u64) {
+                            if flash.due(stamp.sent_ms) {
                                 marker::paint_flash(&mut frame);
                             }
                         }
