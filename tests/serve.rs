@@ -57,6 +57,39 @@ fn serve_survives_the_input_that_kills_the_seeds_server() {
     check(&ns, &server.https(), "protocol");
 }
 
+/// The limits a public server needs: connections per address, messages a second per
+/// connection, and the pages' origins.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn serve_limits_connections_per_address_message_floods_and_origins() {
+    let ns = Netns::new();
+    let mut server = NodeServer::serve_with(
+        &ns,
+        &[
+            "--max-connections-per-address",
+            "6",
+            "--message-burst",
+            "20",
+            "--max-messages-per-second",
+            "10",
+            "--allow-origin",
+            "https://good.example",
+        ],
+    );
+    for url in [server.http(), server.https()] {
+        let v = check(&ns, &url, "limits");
+        let checks = v["checks"].as_array().unwrap();
+        for needed in [
+            "a flooding client is disconnected",
+            "a page from another origin is refused (403)",
+            "a client without Origin connects",
+        ] {
+            assert!(checks.iter().any(|c| c == needed), "{url}: {needed}: {v:#}");
+        }
+    }
+    assert!(server.is_running());
+}
+
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn a_roompeer_without_a_server_hosts_one_and_a_second_joins_it() {

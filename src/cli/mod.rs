@@ -244,6 +244,25 @@ pub struct ServeArgs {
     /// seed page's socket.io-client 2.0.3 `dist/socket.io.js`.
     #[arg(long, value_name = "PATH")]
     pub client_script: Option<PathBuf>,
+
+    /// Messages (join, message, leave) one connection may send a second on average; more are
+    /// dropped, and a client that keeps on is disconnected. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = crate::server::limits::DEFAULT_MESSAGES_PER_SECOND)]
+    pub max_messages_per_second: u32,
+
+    /// How many messages may come at once above that rate (a call's setup is ~50).
+    #[arg(long, value_name = "N", default_value_t = crate::server::limits::DEFAULT_MESSAGE_BURST,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub message_burst: u32,
+
+    /// Socket.io connections one IP address may hold at once. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = crate::server::limits::DEFAULT_CONNECTIONS_PER_ADDRESS)]
+    pub max_connections_per_address: u32,
+
+    /// Only pages from this origin (e.g. `https://rooms.example.org`) may connect; repeat for
+    /// several. Without it any page may. Clients that send no Origin (not browsers) always may.
+    #[arg(long, value_name = "ORIGIN", value_parser = values::parse_origin)]
+    pub allow_origin: Vec<String>,
 }
 
 impl ServeArgs {
@@ -255,6 +274,12 @@ impl ServeArgs {
             cert: self.cert.clone(),
             key: self.key.clone(),
             client_script: self.client_script.clone(),
+            limits: crate::server::limits::ServeLimits {
+                messages_per_second: self.max_messages_per_second,
+                message_burst: self.message_burst,
+                connections_per_address: self.max_connections_per_address,
+                allowed_origins: self.allow_origin.clone(),
+            },
         }
     }
 }

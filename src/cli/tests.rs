@@ -131,3 +131,46 @@ fn a_record_directory_is_made_and_must_be_writable() {
     assert!(e.to_string().contains("cannot write there"), "{e}");
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn serve_limits_are_read_and_origins_checked() {
+    use clap::Parser;
+    let serve = |args: &[&str]| -> Result<crate::server::ServeOptions, clap::Error> {
+        let cli = Cli::try_parse_from([&["roompeer", "serve"][..], args].concat())?;
+        match cli.command {
+            Some(Command::Serve(s)) => Ok(s.options()),
+            _ => panic!("not serve"),
+        }
+    };
+    let defaults = serve(&[]).unwrap().limits;
+    assert_eq!(defaults, crate::server::limits::ServeLimits::default());
+    let l = serve(&[
+        "--max-messages-per-second",
+        "0",
+        "--max-connections-per-address",
+        "5",
+        "--allow-origin",
+        "https://rooms.example.org/",
+        "--allow-origin",
+        "http://localhost:8080",
+    ])
+    .unwrap()
+    .limits;
+    assert_eq!(l.messages_per_second, 0);
+    assert_eq!(l.connections_per_address, 5);
+    assert_eq!(
+        l.allowed_origins,
+        ["https://rooms.example.org", "http://localhost:8080"]
+    );
+    for bad in [
+        "rooms.example.org",
+        "https://rooms.example.org/path",
+        "ftp://x.org",
+        "https://x.org?q",
+        "https://x.org//",
+    ] {
+        let e = serve(&["--allow-origin", bad]).expect_err(bad);
+        assert!(e.to_string().contains("not an origin"), "{bad}: {e}");
+    }
+    assert!(serve(&["--message-burst", "0"]).is_err());
+}

@@ -189,3 +189,26 @@ pub fn check_record_dir(dir: &std::path::Path) -> Result<(), UsageError> {
     std::fs::write(&probe, b"").map_err(failed)?;
     std::fs::remove_file(&probe).map_err(failed)
 }
+
+/// Reads a web origin as browsers send it: `http(s)://HOST[:PORT]`, nothing after.
+pub fn parse_origin(s: &str) -> Result<String, ValueError> {
+    let bad = || {
+        ValueError(format!(
+            "{} is not an origin; expected http://HOST[:PORT] or https://HOST[:PORT], no path",
+            crate::text::quote(s)
+        ))
+    };
+    let url: url::Url = s.parse().map_err(|_| bad())?;
+    let trimmed = s.trim_end_matches('/');
+    if !matches!(url.scheme(), "http" | "https")
+        || url.host_str().is_none()
+        || url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || trimmed.len() + 1 < s.len()
+    {
+        return Err(bad());
+    }
+    Ok(trimmed.to_owned())
+}

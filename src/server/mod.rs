@@ -5,20 +5,31 @@
 //! 2.0.3 (Engine.IO v3), on one endpoint; axum serves the page from `assets/web`, built into the
 //! binary, over http and https.
 
+pub mod limits;
 pub mod rooms;
+mod tls;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use axum::extract::connect_info::Connected;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::IncomingStream;
+use limits::{AddressCounts, MessageBudget, ServeLimits, Verdict};
 use rooms::{Emit, Rooms};
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use std::time::Instant;
+use tls::{TlsListener, tls_config};
 use tokio_util::sync::CancellationToken;
 
 /// Largest Engine.IO packet accepted: an SDP is ~10 KB; the seed's server allows 1 MB.
@@ -38,6 +49,8 @@ pub struct ServeOptions {
     /// Serve this file as the page's `/js/socket.io.js` instead of the built-in client (e.g.
     /// the seed page's socket.io-client 2.0.3 `dist/socket.io.js`).
     pub client_script: Option<PathBuf>,
+    /// What one client may cost.
+    pub limits: ServeLimits,
 }
 
 /// Why the server could not start.
@@ -117,7 +130,7 @@ impl RoomServer {
                 .into(),
             None => BUILTIN_CLIENT.as_bytes().into(),
         };
-        let app = app(Arc::new(Page { client_script }));
+        let app = app(Arc::new(Page { client_script }), opts.limits.clone());
         let stop = CancellationToken::new();
         let mut server = RoomServer {
             http: None,
@@ -131,6 +144,7 @@ impl RoomServer {
             server.http = listener.local_addr().ok();
             let (app, stop) = (app.clone(), stop.clone());
             tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<ClientAddr>();
                 let served = axum::serve(listener, app)
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await;
@@ -146,6 +160,7 @@ impl RoomServer {
             server.https = listener.local_addr().ok();
             let listener = TlsListener::start(listener, tls, stop.clone());
             tokio::spawn(async move {
+                let app = app.into_make_service_with_connect_info::<ClientAddr>();
                 let served = axum::serve(listener, app)
                     .with_graceful_shutdown(stop.cancelled_owned())
                     .await;
@@ -158,8 +173,135 @@ impl RoomServer {
     }
 }
 
+/// The address a request came from, for the per-address limit.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddr(SocketAddr);
+
+impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// The limits, and what each connection has spent of them.
+struct Guard {
+    limits: ServeLimits,
+    state: Mutex<GuardState>,
+}
+
+#[derive(Default)]
+struct GuardState {
+    addresses: AddressCounts,
+    /// Per admitted socket: its message budget and the address it counts against.
+    sockets: HashMap<String, (MessageBudget, Option<IpAddr>)>,
+}
+
+impl Guard {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GuardState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A socket asks to connect: counted against its address, or refused.
+    fn admit(&self, s: &SocketRef) -> Result<(), limits::ConnectionRefused> {
+        let address = client_ip(s);
+        let now = Instant::now();
+        let mut state = self.lock();
+        if let Some(ip) = address {
+            if let Err((refused, log)) = state.addresses.admit(ip, now) {
+                if log {
+                    tracing::warn!("refused a connection: {refused}");
+                }
+                return Err(refused);
+            }
+        }
+        let budget = MessageBudget::new(&self.limits, now);
+        state.sockets.insert(s.id.to_string(), (budget, address));
+        Ok(())
+    }
+
+    /// Whether a socket's message goes on; a client over its budget by another whole burst is
+    /// disconnected.
+    fn allow(&self, s: &SocketRef, event: &str) -> bool {
+        let verdict = match self.lock().sockets.get_mut(&s.id.to_string()) {
+            Some((budget, _)) => budget.spend(Instant::now()),
+            None => Verdict::Pass,
+        };
+        match verdict {
+            Verdict::Pass => true,
+            Verdict::Drop { first } => {
+                if first {
+                    tracing::warn!(
+                        id = %s.id,
+                        "a client sends more than {} messages a second: its `{event}` and what \
+                         follows are dropped until it slows down (--max-messages-per-second)",
+                        self.limits.messages_per_second
+                    );
+                }
+                false
+            }
+            Verdict::Disconnect => {
+                tracing::warn!(id = %s.id, "a client kept flooding after its messages were dropped: disconnected");
+                let _ = s.clone().disconnect();
+                false
+            }
+        }
+    }
+
+    /// A socket left: its address holds one connection fewer.
+    fn release(&self, s: &SocketRef) {
+        let mut state = self.lock();
+        if let Some((budget, address)) = state.sockets.remove(&s.id.to_string()) {
+            if let Some(ip) = address {
+                state.addresses.release(ip);
+            }
+            if budget.dropped > 0 {
+                tracing::info!(id = %s.id, dropped = budget.dropped, "a flooding client left");
+            }
+        }
+    }
+}
+
+/// The IP address a socket connected from (none if the server was not told).
+fn client_ip(s: &SocketRef) -> Option<IpAddr> {
+    s.req_parts()
+        .extensions
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|c| c.0.0.ip())
+}
+
+/// Refuses socket.io requests whose `Origin` is not on the allowlist (403), before any
+/// Engine.IO session or websocket exists.
+async fn check_origin(
+    axum::extract::State(allowed): axum::extract::State<Arc<Vec<String>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let origin = request
+        .headers()
+        .get(axum::http::header::ORIGIN)
+        .map(|o| o.to_str().unwrap_or("(not text)"));
+    if request.uri().path().starts_with("/socket.io") && !limits::origin_allowed(&allowed, origin) {
+        tracing::info!(
+            origin = %crate::text::quote(origin.unwrap_or_default()),
+            "refused a page from an origin not on --allow-origin"
+        );
+        return (
+            axum::http::StatusCode::FORBIDDEN,
+            "this page's origin may not use this server (roompeer serve --allow-origin)\n",
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
 /// The router: the page, its scripts, and socket.io on `/socket.io/`.
-fn app(page: Arc<Page>) -> Router {
+fn app(page: Arc<Page>, limits: ServeLimits) -> Router {
     let (layer, io) = SocketIo::builder()
         .max_payload(MAX_PAYLOAD)
         .ws_max_message_size(MAX_PAYLOAD as usize)
@@ -169,16 +311,34 @@ fn app(page: Arc<Page>) -> Router {
         .ping_timeout(Duration::from_secs(20))
         .build_layer();
     let rooms = Arc::new(Mutex::new(Rooms::new()));
+    let allowed_origins = Arc::new(limits.allowed_origins.clone());
+    let guard = Arc::new(Guard {
+        state: Mutex::new(GuardState {
+            addresses: AddressCounts::new(limits.connections_per_address),
+            sockets: HashMap::new(),
+        }),
+        limits,
+    });
     // Not an async closure: socketioxide sends CONNECT and then calls this handler, spawning
     // what it returns. Wiring the events synchronously here means they are in place before
     // the client can answer CONNECT with its `join` (an async body ran later and lost joins).
-    io.ns("/", {
-        let io = io.clone();
-        move |socket: SocketRef| {
-            on_connect(socket, io, rooms);
-            std::future::ready(())
+    // The address limit is a connect middleware: a refused client gets a connect error that
+    // names the limit, and never joins.
+    let admit = {
+        let guard = guard.clone();
+        move |s: SocketRef| std::future::ready(guard.admit(&s))
+    };
+    io.ns(
+        "/",
+        {
+            let io = io.clone();
+            move |socket: SocketRef| {
+                on_connect(socket, io, rooms, guard);
+                std::future::ready(())
+            }
         }
-    });
+        .with(admit),
+    );
     let file = |body: &'static str, kind: &'static str| {
         get(async move || ([(CONTENT_TYPE, kind), (CACHE_CONTROL, "no-cache")], body))
     };
@@ -209,6 +369,10 @@ fn app(page: Arc<Page>) -> Router {
             }),
         )
         .layer(layer)
+        .layer(axum::middleware::from_fn_with_state(
+            allowed_origins,
+            check_origin,
+        ))
 }
 
 /// A client connected: wire its events to the room rules.
@@ -217,11 +381,14 @@ fn app(page: Arc<Page>) -> Router {
 /// handler as its packet is read, in the order the client sent them, but spawns the future
 /// it returns, so work done inside an async body could overtake an earlier event (a
 /// `message` handled before the `join` in front of it).
-fn on_connect(socket: SocketRef, io: SocketIo, rooms: Arc<Mutex<Rooms>>) {
+fn on_connect(socket: SocketRef, io: SocketIo, rooms: Arc<Mutex<Rooms>>, guard: Arc<Guard>) {
     tracing::debug!(id = %socket.id, "client connected");
     socket.on("join", {
-        let (io, rooms) = (io.clone(), rooms.clone());
+        let (io, rooms, guard) = (io.clone(), rooms.clone(), guard.clone());
         move |s: SocketRef, TryData(room): TryData<Value>| {
+            if !guard.allow(&s, "join") {
+                return std::future::ready(());
+            }
             match room {
                 Ok(room) => {
                     let result = lock(&rooms).join(&s.id.to_string(), &room);
@@ -233,8 +400,11 @@ fn on_connect(socket: SocketRef, io: SocketIo, rooms: Arc<Mutex<Rooms>>) {
         }
     });
     socket.on("message", {
-        let (io, rooms) = (io.clone(), rooms.clone());
+        let (io, rooms, guard) = (io.clone(), rooms.clone(), guard.clone());
         move |s: SocketRef, TryData(args): TryData<(Value, Value)>| {
+            if !guard.allow(&s, "message") {
+                return std::future::ready(());
+            }
             match args {
                 Ok((room, data)) => {
                     let result = lock(&rooms).message(&s.id.to_string(), &room, data);
@@ -246,8 +416,11 @@ fn on_connect(socket: SocketRef, io: SocketIo, rooms: Arc<Mutex<Rooms>>) {
         }
     });
     socket.on("leave", {
-        let (io, rooms) = (io.clone(), rooms.clone());
+        let (io, rooms, guard) = (io.clone(), rooms.clone(), guard.clone());
         move |s: SocketRef, TryData(room): TryData<Value>| {
+            if !guard.allow(&s, "leave") {
+                return std::future::ready(());
+            }
             match room {
                 Ok(room) => {
                     let result = lock(&rooms).leave(&s.id.to_string(), &room);
@@ -261,6 +434,7 @@ fn on_connect(socket: SocketRef, io: SocketIo, rooms: Arc<Mutex<Rooms>>) {
     socket.on_disconnect(move |s: SocketRef| {
         tracing::debug!(id = %s.id, "client disconnected");
         lock(&rooms).disconnect(&s.id.to_string());
+        guard.release(&s);
         std::future::ready(())
     });
 }
@@ -271,8 +445,11 @@ fn lock(rooms: &Mutex<Rooms>) -> std::sync::MutexGuard<'_, Rooms> {
     rooms.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Logs a malformed event without its content: what a client sends is its own business (the
+/// parser's reason, which may quote it, only at debug level and bounded).
 fn bad_input(s: &SocketRef, event: &str, e: &impl std::fmt::Display) {
-    tracing::info!(id = %s.id, "ignored a malformed {event}: {e}");
+    tracing::info!(id = %s.id, "ignored a malformed `{event}` (its arguments are not what the protocol says)");
+    tracing::debug!(id = %s.id, "why: {}", crate::text::quote(&e.to_string()));
 }
 
 /// Emits what the room rules decided.
@@ -298,110 +475,5 @@ fn deliver(
         if let Err(err) = target.emit(e.event, &(e.room, e.arg)) {
             tracing::info!(to = %e.to, "cannot emit {}: {err}", e.event);
         }
-    }
-}
-
-/// Reads the certificate chain and key for https.
-fn tls_config(opts: &ServeOptions) -> Result<Arc<rustls::ServerConfig>, ServeError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let (Some(cert), Some(key)) = (&opts.cert, &opts.key) else {
-        return Err(ServeError::Tls(
-            "give --cert and --key (PEM) to serve https".into(),
-        ));
-    };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .and_then(|i| i.collect())
-        .map_err(|e| ServeError::Tls(format!("cannot read {}: {e}", cert.display())))?;
-    if chain.is_empty() {
-        return Err(ServeError::Tls(format!(
-            "no certificate in {}",
-            cert.display()
-        )));
-    }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| ServeError::Tls(format!("cannot read the key {}: {e}", key.display())))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ServeError::Tls(e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| {
-            ServeError::Tls(format!(
-                "the key cannot sign ({e}); rustls needs RSA of 2048 bits or more, ECDSA or Ed25519 \
-                 (the seed's 1024-bit certificate can only be used by its Node server)"
-            ))
-        })?;
-    Ok(Arc::new(config))
-}
-
-/// Accepts TCP connections and hands over those whose TLS handshake finished. Handshakes run
-/// in tasks of their own, bounded in time, so a client that stalls one holds up nobody else.
-struct TlsListener {
-    ready: tokio::sync::mpsc::Receiver<(
-        tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
-        SocketAddr,
-    )>,
-    local: SocketAddr,
-}
-
-/// How long a client may take over its TLS handshake.
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl TlsListener {
-    fn start(
-        listener: tokio::net::TcpListener,
-        config: Arc<rustls::ServerConfig>,
-        stop: CancellationToken,
-    ) -> TlsListener {
-        let local = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let (tx, ready) = tokio::sync::mpsc::channel(64);
-        let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        tokio::spawn(async move {
-            loop {
-                let (tcp, peer) = tokio::select! {
-                    _ = stop.cancelled() => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::debug!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    },
-                };
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
-                        }
-                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        TlsListener { ready, local }
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The accept loop ended (shutdown): wait for the graceful shutdown to finish.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }

@@ -1,7 +1,7 @@
 'use strict';
 // Checks a room server against the seed's protocol with real socket.io clients, and (mode
 // `hostile`) against the input that kills the seed's server.
-// Usage: node room-server-check.js URL protocol|hostile
+// Usage: node room-server-check.js URL protocol|hostile|limits
 //   protocol: the seed's room rules with the seed page's socket.io-client 2.0.3, with a 4.x
 //             client, and with one of each in the same room;
 //   hostile:  rooms named like Object.prototype members, relaying and leaving by strangers,
@@ -221,9 +221,88 @@ async function hostile() {
   await meet('v2', 'v4', 'after-the-battery');
 }
 
+// Resolves with what a raw websocket handshake to the socket.io endpoint got: 'open' or the
+// HTTP status that refused it.
+function wsHandshake(origin) {
+  const target = url.replace(/^http/, 'ws') + '/socket.io/?EIO=4&transport=websocket';
+  return new Promise((resolve) => {
+    const ws = new WebSocket(target, { origin, rejectUnauthorized: false });
+    ws.on('open', () => { ws.close(); resolve('open'); });
+    ws.on('unexpected-response', (req, res) => { resolve(res.statusCode); req.destroy(); });
+    ws.on('error', (e) => resolve(String(e)));
+  });
+}
+
+// The server's limits, as `roompeer serve --max-connections-per-address 6 --message-burst 20
+// --max-messages-per-second 10 --allow-origin https://good.example` sets them.
+async function limits() {
+  // Connections per address: six are in, the seventh is refused with a reason, and one that
+  // leaves makes room. (Six, so the three that `meet` opens at the end fit beside the two of
+  // the flood test whose disconnects may still be on their way.)
+  const four = [];
+  for (let i = 0; i < 6; i++) four.push(await connected(client('v4')));
+  const fifth = client('v4');
+  const refusal = await new Promise((resolve) => {
+    fifth.on('connect', () => resolve('connected'));
+    fifth.on('connect_error', (e) => resolve(String(e && e.message)));
+  });
+  fifth.close();
+  check(/already holds 6 connections/.test(refusal), `the seventh connection from one address is refused (${refusal})`);
+  four.pop().disconnect();
+  const again = await waitFor(async () => {
+    const s = client('v4');
+    const r = await new Promise((resolve) => {
+      s.on('connect', () => resolve(true));
+      s.on('connect_error', () => { s.close(); resolve(false); });
+    });
+    return r ? s : null;
+  });
+  check(again, 'a connection that left makes room for the next');
+  for (const s of four) s.disconnect();
+  // Messages a second: a member floods its peer with 200 messages at once; the peer gets the
+  // burst (20, less the join) in order, and the flooder is disconnected.
+  const a = again;
+  const b = await connected(client('v2'));
+  a.emit('join', 'flooded');
+  await next(a, 'joined', 'a');
+  b.emit('join', 'flooded');
+  await next(b, 'joined', 'b');
+  for (let i = 0; i < 200; i++) a.emit('message', 'flooded', { type: 'candidate', n: i });
+  await next(a, 'disconnect', 'the flooder is cut off');
+  // Barrier: the server handles b's own messages in order; once its leave is answered, all
+  // that a's flood put through has been relayed.
+  b.emit('leave', 'flooded');
+  await next(b, 'leaved', 'b leaves');
+  const got = b.seen.filter((e) => e.event === 'message').map((e) => e.args[1].n);
+  check(got.length >= 19 && got.length <= 22 && got.every((n, i) => n === i),
+    `the flooded peer got the burst in order and no more (${got.length})`);
+  check(true, 'a flooding client is disconnected');
+  b.disconnect();
+  // Origins: a page from elsewhere is refused before any session exists; the allowed origin
+  // and a client with no Origin (not a browser) get in.
+  check(await wsHandshake('https://evil.example') === 403, 'a page from another origin is refused (403)');
+  check(await wsHandshake('https://good.example') === 'open', 'the allowed origin connects');
+  check(await wsHandshake(undefined) === 'open', 'a client without Origin connects');
+  // And the server still holds a room for a well-behaved pair.
+  await meet('v4', 'v2', 'after-the-limits');
+}
+
+// Retries `f` until it returns something, for up to TIMEOUT (a disconnect reaches the server
+// a moment after the client says it).
+async function waitFor(f) {
+  const until = Date.now() + TIMEOUT;
+  while (Date.now() < until) {
+    const r = await f();
+    if (r) return r;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return null;
+}
+
 (async () => {
   try {
     if (mode === 'hostile') await hostile();
+    else if (mode === 'limits') await limits();
     else await protocol();
     console.log(JSON.stringify({ ok: true, checks }));
     process.exit(0);

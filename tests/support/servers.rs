@@ -99,6 +99,19 @@ impl NodeServer {
         Self::wait_listening(c)
     }
 
+    /// Starts `roompeer serve` (http and https on any port) with these extra options.
+    pub fn serve_with(ns: &Netns, extra: &[&str]) -> NodeServer {
+        let cert = serve_cert();
+        let mut c = ns.command(env!("CARGO_BIN_EXE_roompeer"));
+        c.args(["serve", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"])
+            .arg("--cert")
+            .arg(&cert.cert)
+            .arg("--key")
+            .arg(&cert.key)
+            .args(extra);
+        Self::wait_listening(c)
+    }
+
     /// Starts a server and reads its `{"listening":…}` line.
     fn wait_listening(mut c: Command) -> NodeServer {
         let mut child = c
