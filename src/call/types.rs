@@ -101,6 +101,21 @@ pub enum CallEnd {
     SignalingLost,
 }
 
+impl CallEnd {
+    /// The reason's name as the report spells it (`negotiation_failed`); the failure's text is
+    /// in the `peer_error` event beside it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CallEnd::PeerLeft => "peer_left",
+            CallEnd::ConnectionFailed => "connection_failed",
+            CallEnd::NegotiationFailed(_) => "negotiation_failed",
+            CallEnd::Replaced => "replaced",
+            CallEnd::WeLeft => "we_left",
+            CallEnd::SignalingLost => "signaling_lost",
+        }
+    }
+}
+
 /// Why the session finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finish {

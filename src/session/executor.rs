@@ -232,7 +232,7 @@ impl Runner {
             }
             Action::CallConnected(id) => self.call_connected(id).await,
             Action::ClosePeer(id, why) => {
-                self.event("call_ended", Some(format!("call {}: {why:?}", id.0)));
+                self.event("call_ended", Some(format!("call {}: {}", id.0, why.name())));
                 self.close_call(id, why).await;
             }
             Action::Disconnect => self.signaling.close(),

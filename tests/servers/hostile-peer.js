@@ -9,7 +9,6 @@ const io = require('socket.io-client-v2');
 
 const [url, roomArg, mode = 'battery'] = process.argv.slice(2);
 const room = roomArg === 'null' ? null : roomArg;
-const socket = io.connect(url, { transports: ['websocket'], rejectUnauthorized: false, reconnection: false });
 
 let deep = 'x';
 for (let i = 0; i < 100; i++) deep = [deep];
@@ -35,33 +34,70 @@ const malformed = [
   deep, { type: 'answer', sdp: 'y'.repeat(500000) }, { type: megabyte },
 ];
 
-let sent = 0;
-const send = (m) => { socket.emit('message', room, m); sent++; };
+// Binary socket.io frames: a BINARY_EVENT header and its attachment in a frame of its own.
+const binary = [
+  Buffer.from('binary payload'), { type: 'offer', sdp: Buffer.from('v=0\r\n') },
+  { type: 'candidate', label: 0, id: '0', candidate: Buffer.alloc(64, 7) },
+];
+// Over any server's frame bound (1e6 bytes on the seed's; 256 KiB on roompeer serve): the
+// server cuts its sender off.
+const oversize = [{ type: 'offer', sdp: 'z'.repeat(1500000) }];
 
-socket.on('connect', () => socket.emit('join', room));
-socket.on('joined', () => {
-  if (mode !== 'battery') return;
-  for (const m of malformed) send(m);
-  for (const sdp of [megabyte, manySections, noMedia]) send({ type: 'offer', sdp });
-  for (const c of flood) send(c);
-  // The server relays in order: once `leaved` comes back, everything before it was delivered.
+// Each step's messages are sent together; a step the server cut off (its frame was too big, or
+// the sender over its rate) goes on to the next on a fresh connection, as a client would.
+const steps = mode === 'battery'
+  ? [['malformed', malformed], ['binary frames', binary],
+     ['1 MB SDP', [{ type: 'offer', sdp: megabyte }]],
+     ['10,000 m-lines', [{ type: 'offer', sdp: manySections }]],
+     ['no media', [{ type: 'offer', sdp: noMedia }]],
+     ['10,000 candidates', flood], ['oversize frame', oversize]]
+  : [['absurd answers', [megabyte, manySections, 'not SDP at all'].map((sdp) => ({ type: 'answer', sdp }))],
+     ['10,000 candidates', flood], ['malformed', malformed], ['binary frames', binary],
+     ['oversize frame', oversize]];
+
+let sent = 0;
+const outcome = {};
+let socket = null;
+let barrier = 0;
+
+// A connection that has joined the room; in `answerer` mode, once roompeer's offer came.
+function member() {
+  return new Promise((resolve, reject) => {
+    const s = io.connect(url, { transports: ['websocket'], rejectUnauthorized: false, reconnection: false, forceNew: true });
+    s.on('connect_error', (e) => reject(new Error('hostile peer: ' + e)));
+    s.on('connect', () => s.emit('join', room));
+    s.on('joined', (r) => { if (mode === 'battery' && r === room) resolve(s); });
+    // The seed's server relays `message` with the room first: (room, message).
+    s.on('message', (...args) => {
+      const m = args[args.length - 1];
+      if (mode === 'answerer' && m && m.type === 'offer') resolve(s);
+    });
+  });
+}
+
+// Sends one step; resolves with 'delivered' once the server answered a join of a room of its
+// own sent after it (it handles a socket's events in order), or 'cut off'.
+function step(messages) {
+  return new Promise((resolve) => {
+    const mark = 'hostile-barrier-' + barrier++;
+    const cut = () => resolve('cut off');
+    socket.once('disconnect', cut);
+    socket.on('joined', (r) => { if (r === mark) { socket.off('disconnect', cut); resolve('delivered'); } });
+    for (const m of messages) { socket.emit('message', room, m); sent++; }
+    socket.emit('join', mark);
+  });
+}
+
+(async () => {
+  for (const [name, messages] of steps) {
+    if (!socket || !socket.connected) socket = await member();
+    outcome[name] = await step(messages);
+  }
+  if (!socket.connected) socket = await member();
   socket.emit('leave', room);
-});
-// The seed's server relays `message` with the room first: (room, message).
-socket.on('message', (...args) => {
-  const m = args[args.length - 1];
-  if (mode !== 'answerer' || !m || m.type !== 'offer' || sent > 0) return;
-  for (const sdp of [megabyte, manySections, 'not SDP at all']) send({ type: 'answer', sdp });
-  for (const c of flood) send(c);
-  for (const m of malformed) send(m);
-  socket.emit('leave', room);
-});
-socket.on('leaved', () => {
-  done = true;
-  console.log(JSON.stringify({ sent }));
-  socket.disconnect();
-  process.exit(0);
-});
-let done = false;
-socket.on('disconnect', (r) => { if (!done) { console.error('hostile peer: disconnected: ' + r); process.exit(1); } });
-socket.on('connect_error', (e) => { console.error('hostile peer: ' + e); process.exit(1); });
+  socket.on('leaved', () => {
+    console.log(JSON.stringify({ sent, steps: outcome }));
+    socket.disconnect();
+    process.exit(0);
+  });
+})().catch((e) => { console.error(String(e)); process.exit(1); });

@@ -164,6 +164,14 @@ impl Peer {
     }
 
     /// Waits until roompeer has joined its room.
+    /// The process's resident memory now, KiB (from /proc).
+    pub fn rss_kib(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     pub fn joined(self) -> Peer {
         self.wait_event("joined", Duration::from_secs(20));
         self
