@@ -4,6 +4,7 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod devices;
+pub mod fuzz;
 pub mod gui;
 pub mod live;
 pub mod media;

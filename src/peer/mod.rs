@@ -15,6 +15,7 @@ mod stats;
 pub mod turn_check;
 pub mod turn_stream;
 
+pub use codecs::check_common_video_codec;
 pub use connection::{AUDIO_RESERVE_BPS, MIN_VIDEO_BPS};
 pub use error::PeerError;
 pub use interfaces::host_addresses;
@@ -24,7 +25,7 @@ use crate::call::{CallId, Input, PeerState};
 use crate::media::video::VideoCodec;
 use crate::pipeline::{self, CallMedia, MediaSettings};
 use crate::signaling::room::{CandidateMessage, SignalMessage};
-use codecs::{check_common_video_codec, opus_codec, video_codec_parameters};
+use codecs::{opus_codec, video_codec_parameters};
 use connection::build_connection;
 use error::err;
 use interfaces::multicast_available;

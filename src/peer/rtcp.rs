@@ -114,6 +114,21 @@ impl ReceptionReports {
         }
     }
 
+    /// Reads the reports in a compound RTCP packet from the peer: reception reports about our
+    /// streams, and the sender reports' clocks of theirs.
+    pub fn observe(&self, packets: &[Box<dyn rtc::rtcp::Packet>]) {
+        for p in packets {
+            let any = p.as_any();
+            if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                self.record(&sr.reports);
+                self.senders
+                    .record(sr.ssrc, SenderClock::from_report(sr.ntp_time, sr.rtp_time));
+            } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                self.record(&rr.reports);
+            }
+        }
+    }
+
     fn record(&self, blocks: &[ReceptionReport]) {
         let Ok(mut map) = self.about_ours.lock() else {
             return;
@@ -192,17 +207,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestForwarder {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Error> {
         if let Packet::Rtcp(packets) = &msg.message.packet {
-            for p in packets {
-                let any = p.as_any();
-                if let Some(sr) = any.downcast_ref::<SenderReport>() {
-                    self.reports.record(&sr.reports);
-                    self.reports
-                        .senders
-                        .record(sr.ssrc, SenderClock::from_report(sr.ntp_time, sr.rtp_time));
-                } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
-                    self.reports.record(&rr.reports);
-                }
-            }
+            self.reports.observe(packets);
             let requests: Vec<Box<dyn rtc::rtcp::Packet>> = packets
                 .iter()
                 .filter(|p| is_keyframe_request(p.as_ref()))
