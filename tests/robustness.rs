@@ -205,6 +205,90 @@ fn twenty_calls_in_a_row_work_and_memory_stays_flat() {
     );
 }
 
+/// 100 peers join and leave a roompeer that stays (each gets an offer, then says `bye`): its
+/// memory, descriptors and threads after them are what they were after the first ten, and it
+/// still holds a call.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_hundred_peers_that_join_and_leave_leave_nothing_behind() {
+    let dir = scratch("join-leave");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let video = ["--video-size", "320x240"];
+    let stayer = Peer::start(
+        &ns,
+        &dir,
+        "stayer",
+        &[
+            &[
+                "--server", &url, "--id", "1", "--wait", "120", "--calls", "1",
+            ][..],
+            &video,
+        ]
+        .concat(),
+    )
+    .joined();
+    // Per-call threads (the media pipelines, the blocking pool's) end a moment after the call
+    // does: wait for the counts to settle rather than read a transient.
+    let settled = |stayer: &Peer, limit: Option<(u64, u64)>| -> (u64, u64, u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let now = (
+                stayer.rss_kib().unwrap(),
+                stayer.open_fds().unwrap(),
+                stayer.threads().unwrap(),
+            );
+            let within = limit.is_none_or(|(fds, threads)| now.1 <= fds && now.2 <= threads);
+            if within || std::time::Instant::now() > deadline {
+                return now;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    run_node_script(&ns, "join-leave.js", &[&url, "null", "10"]);
+    let before = settled(&stayer, None);
+    let said = run_node_script(&ns, "join-leave.js", &[&url, "null", "100"]);
+    let after = settled(&stayer, Some((before.1 + 2, before.2 + 2)));
+    eprintln!(
+        "FIGURE join/leave: 100 cycles {}; RSS {} -> {} KiB, fds {} -> {}, threads {} -> {}",
+        said.trim(),
+        before.0,
+        after.0,
+        before.1,
+        after.1,
+        before.2,
+        after.2
+    );
+    assert!(
+        after.0 < before.0 + 5 * 1024,
+        "RSS grew {} KiB",
+        after.0 - before.0
+    );
+    assert!(after.1 <= before.1 + 2, "fds {before:?} -> {after:?}");
+    assert!(after.2 <= before.2 + 2, "threads {before:?} -> {after:?}");
+    let guest = Peer::start(
+        &ns,
+        &dir,
+        "guest",
+        &[
+            &["--server", &url, "--id", "2", "--duration", "3"][..],
+            &video,
+        ]
+        .concat(),
+    )
+    .finish();
+    assert_eq!(guest.code, 0, "{}", guest.stderr);
+    let s = stayer.finish();
+    assert_eq!(s.code, 0, "{}", s.stderr);
+    assert_eq!(
+        s.report.calls.iter().filter(|c| c.media_ok).count(),
+        1,
+        "{}",
+        s.dump()
+    );
+}
+
 /// After an outage the receiver has lost frames: it asks for a keyframe (PLI), the sender
 /// answers with one, and the picture comes back.
 #[test]

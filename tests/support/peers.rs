@@ -166,9 +166,24 @@ impl Peer {
     /// Waits until roompeer has joined its room.
     /// The process's resident memory now, KiB (from /proc).
     pub fn rss_kib(&self) -> Option<u64> {
+        self.proc_status("VmRSS:")
+    }
+
+    /// The process's threads now.
+    pub fn threads(&self) -> Option<u64> {
+        self.proc_status("Threads:")
+    }
+
+    /// The process's open file descriptors now.
+    pub fn open_fds(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id();
+        Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
+    }
+
+    fn proc_status(&self, key: &str) -> Option<u64> {
         let pid = self.child.as_ref()?.id();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let line = status.lines().find(|l| l.starts_with(key))?;
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
