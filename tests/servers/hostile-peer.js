@@ -50,10 +50,10 @@ const steps = mode === 'battery'
      ['1 MB SDP', [{ type: 'offer', sdp: megabyte }]],
      ['10,000 m-lines', [{ type: 'offer', sdp: manySections }]],
      ['no media', [{ type: 'offer', sdp: noMedia }]],
-     ['10,000 candidates', flood], ['oversize frame', oversize]]
+     ['10,000 candidates', flood], ['stranger', []], ['oversize frame', oversize]]
   : [['absurd answers', [megabyte, manySections, 'not SDP at all'].map((sdp) => ({ type: 'answer', sdp }))],
      ['10,000 candidates', flood], ['malformed', malformed], ['binary frames', binary],
-     ['oversize frame', oversize]];
+     ['stranger', []], ['oversize frame', oversize]];
 
 let sent = 0;
 const outcome = {};
@@ -88,9 +88,28 @@ function step(messages) {
   });
 }
 
+// A socket that never joined sends `leave` and a `bye`-like message into the room (the seed's
+// server relays both; roompeer serve relays neither), then goes.
+function stranger() {
+  return new Promise((resolve, reject) => {
+    const s = io.connect(url, { transports: ['websocket'], rejectUnauthorized: false, reconnection: false, forceNew: true });
+    s.on('connect_error', (e) => reject(new Error('stranger: ' + e)));
+    s.on('connect', () => {
+      s.emit('message', room, { type: 'bye' });
+      s.emit('leave', room);
+      sent += 2;
+      // The server handles a socket's events in order: once a join of a room of its own is
+      // answered, the leave was handled (answered or ignored).
+      s.on('joined', (r) => { if (r === 'stranger-barrier') { s.disconnect(); resolve(); } });
+      s.emit('join', 'stranger-barrier');
+    });
+  });
+}
+
 (async () => {
   for (const [name, messages] of steps) {
     if (!socket || !socket.connected) socket = await member();
+    if (name === 'stranger') await stranger();
     outcome[name] = await step(messages);
   }
   if (!socket.connected) socket = await member();
