@@ -43,7 +43,7 @@ crashed=0
 printf '%-12s %12s %10s %10s %8s %s\n' target inputs seconds inputs/s crashes coverage
 for t in "${targets[@]}"; do
   out="fuzz/out/$t"
-  rm -rf "$out"
+  rm -rf "$out"; mkdir -p fuzz/out
   ROOMPEER_FUZZ_TARGET="$t" cargo afl fuzz -i "tests/fuzz_corpus/$t" -o "$out" -E "$inputs" \
     -- "$bin" > "fuzz/out-$t.log" 2>&1 || { echo "$t: afl-fuzz failed, see fuzz/out-$t.log"; exit 1; }
   stats="$out/default/fuzzer_stats"
