@@ -120,7 +120,7 @@ impl CandidateRow {
 }
 
 /// A call's figures over one second.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct StatsSample {
     /// Seconds since the call connected.
     pub t: f64,

@@ -240,6 +240,33 @@ fn a_forced_engineio_version_the_server_does_not_speak_fails_clearly() {
     assert!(error.contains("allowEIO3"), "{error}");
 }
 
+/// `--stats PATH` writes the call's figures once a second as JSON lines, for a long run's
+/// trends: the frames received, the memory, lip sync.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn stats_lines_follow_the_call_once_a_second() {
+    let dir = scratch("stats-lines");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let stats = dir.join("a-stats.jsonl");
+    let a = ["--stats", stats.to_str().unwrap()];
+    let (fa, _) = Pair::start(&ns, &dir, &one_call(&url, "4"), &a, &[]).finish_ok();
+    assert_eq!(fa.code, 0);
+    let text = std::fs::read_to_string(&stats).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    // A 4 s call: a line a second after the first second.
+    assert!((2..=5).contains(&lines.len()), "{text}");
+    let last = lines.last().unwrap();
+    assert_eq!(last["call"], 1, "{last}");
+    assert!(last["rss_kib"].as_u64().is_some_and(|k| k > 1000), "{last}");
+    assert!(last["fps_in"].as_f64().is_some_and(|f| f > 20.0), "{last}");
+    assert!(last["t"].as_f64().is_some_and(|t| t >= 1.0), "{last}");
+}
+
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn nobody_comes_and_the_wait_runs_out() {

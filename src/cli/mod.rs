@@ -203,6 +203,12 @@ pub struct Cli {
     /// here the moment it happens; `-` writes them to stdout. The report's `events`, live.
     #[arg(long, value_name = "PATH")]
     pub events: Option<PathBuf>,
+
+    /// Write the connected call's figures once a second as JSON lines here (`-`: stdout): the
+    /// window's plots (kbit/s, fps, RTT, loss, buffers, lip sync) and the process's RSS, for a
+    /// long run's trends.
+    #[arg(long, value_name = "PATH")]
+    pub stats: Option<PathBuf>,
 }
 
 /// Where the built-in room server listens by default: loopback only, since a browser on this
@@ -439,6 +445,7 @@ impl Cli {
             record: self.record.clone(),
             host,
             events: self.events.clone(),
+            stats: self.stats.clone(),
         })
     }
 }

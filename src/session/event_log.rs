@@ -33,7 +33,8 @@ impl EventSink {
         }
     }
 
-    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+    /// Writes one line and flushes it.
+    pub fn write_line(&mut self, line: &str) -> std::io::Result<()> {
         match self {
             Self::Stdout => {
                 let mut out = std::io::stdout().lock();

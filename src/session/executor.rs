@@ -54,6 +54,8 @@ pub struct Runner {
     pub pending: VecDeque<Input>,
     /// The state machine asked for the signaling connection to be tried again.
     pub reconnect_wanted: bool,
+    /// Where `--stats` lines go.
+    pub stats: Option<super::event_log::EventSink>,
 }
 
 impl Runner {
@@ -77,6 +79,7 @@ impl Runner {
             media_events: mpsc::unbounded_channel(),
             pending: VecDeque::new(),
             reconnect_wanted: false,
+            stats: None,
         }
     }
 
@@ -85,19 +88,33 @@ impl Runner {
         self.calls.keys().copied().collect()
     }
 
-    /// Samples the connected call's figures for the window's plots.
+    /// Samples the connected call's figures for the window's plots and `--stats`.
     pub async fn sample_stats(&mut self) {
-        let Some(view) = self.view.clone() else {
-            return;
-        };
-        for call in self.calls.values_mut() {
+        for (id, call) in self.calls.iter_mut() {
             let (Some(connected), Some(peer)) = (call.connected_at, call.peer.as_ref()) else {
                 continue;
             };
             let now = Counters::read(&call.media);
             let (rtt_ms, loss_pct) = peer.link_stats().await;
-            if let Some(prev) = call.last_sample.replace(now) {
-                view.stats(plots::sample(&prev, &now, connected, rtt_ms, loss_pct));
+            let Some(prev) = call.last_sample.replace(now) else {
+                continue;
+            };
+            let sample = plots::sample(&prev, &now, connected, rtt_ms, loss_pct);
+            if let Some(view) = &self.view {
+                view.stats(sample);
+            }
+            if let Some(sink) = self.stats.as_mut() {
+                let line = StatsLine {
+                    call: id.0,
+                    rss_kib: crate::report::proc_status_kib("VmRSS"),
+                    sample,
+                };
+                if let Ok(json) = serde_json::to_string(&line)
+                    && let Err(e) = sink.write_line(&json)
+                {
+                    tracing::warn!("cannot write the stats lines: {e}; no more are written");
+                    self.stats = None;
+                }
             }
         }
     }
@@ -434,4 +451,13 @@ impl Runner {
         });
         self.done.push(report);
     }
+}
+
+/// One `--stats` line: a call's figures over the last second, and the process's memory.
+#[derive(serde::Serialize)]
+struct StatsLine {
+    call: u32,
+    rss_kib: Option<u64>,
+    #[serde(flatten)]
+    sample: crate::live::StatsSample,
 }

@@ -48,6 +48,8 @@ pub struct RunOptions {
     pub host: Option<crate::server::ServeOptions>,
     /// Write each event as a JSON line here as it happens (`-`: stdout).
     pub events: Option<PathBuf>,
+    /// Write the connected call's figures once a second as JSON lines here (`-`: stdout).
+    pub stats: Option<PathBuf>,
 }
 
 /// What ties a session to the window: where it shows itself, and the Leave button.
@@ -165,7 +167,16 @@ async fn run_session(mut opts: RunOptions, window: Option<WindowLink>) -> Report
         }
         None => None,
     };
+    let stats = match opts.stats.as_deref().map(event_log::EventSink::open) {
+        Some(Ok(sink)) => Some(sink),
+        Some(Err(e)) => {
+            tracing::warn!("cannot write the stats lines: {e}");
+            None
+        }
+        None => None,
+    };
     let mut runner = Runner::new(opts, view, signaling, event_log::EventLog::new(sink));
+    runner.stats = stats;
     let finish = run_loop(&mut runner, sig_events, stop).await;
     let ids: Vec<_> = runner.call_ids();
     for id in ids {
@@ -249,7 +260,7 @@ async fn run_loop(
             Some(input) = runner.inputs.1.recv() => runner.pending.push_back(input),
             Some(event) = runner.media_events.1.recv() => runner.media_event(event),
             _ = sleep_until_opt(deadline) => runner.pending.push_back(Input::Timeout),
-            _ = stats_tick.tick(), if runner.view.is_some() => runner.sample_stats().await,
+            _ = stats_tick.tick(), if runner.view.is_some() || runner.stats.is_some() => runner.sample_stats().await,
             _ = stop_requests.recv() => {
                 tracing::info!("stop requested: leaving the room");
                 runner.pending.push_back(Input::Stop);
