@@ -47,18 +47,7 @@ fn a_hostile_member_costs_at_most_an_attempt(kind: ServerKind, mode: &str) {
     assert_eq!(flood_cut, kind == ServerKind::Serve, "{said}");
     let rss_after = stayer.rss_kib().expect("RSS readable");
     // A real peer comes after the hostile one has left.
-    let guest = Peer::start(
-        &ns,
-        &dir,
-        "guest",
-        &[
-            &["--server", &url, "--id", "8", "--duration", "3"][..],
-            &video,
-        ]
-        .concat(),
-    );
-    let g = guest.finish();
-    assert_eq!(g.code, 0, "{}", g.stderr);
+    let g = good_guest(&ns, &dir, &url, "8");
     assert_eq!(g.report.last_call.video.peer_sender_id, Some(7));
     // The stayer leaves by itself after the good call: the attempts did not use up `--calls`.
     let s = stayer.finish();
@@ -129,6 +118,95 @@ fn on_roompeer_serve_a_hostile_answerer_costs_at_most_an_attempt() {
     a_hostile_member_costs_at_most_an_attempt(ServerKind::Serve, "answerer");
 }
 
+/// The battery one step at a time, a good peer's call after each: every attack costs at most
+/// its own attempt, whatever came before it.
+fn after_each_attack_a_good_call(mode: &str, steps: &[&str]) {
+    let dir = scratch(&format!("hostile-steps-{mode}"));
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let calls = steps.len().to_string();
+    let stayer = Peer::start(
+        &ns,
+        &dir,
+        "stayer",
+        &[
+            "--server",
+            &url,
+            "--id",
+            "7",
+            "--wait",
+            "60",
+            "--calls",
+            &calls,
+            "--video-size",
+            "320x240",
+        ],
+    )
+    .joined();
+    for (k, step) in steps.iter().enumerate() {
+        let said = run_node_script(&ns, "hostile-peer.js", &[&url, "null", mode, step]);
+        assert!(said.contains(step), "{step}: {said}");
+        let g = good_guest(&ns, &dir, &url, &(10 + k).to_string());
+        assert_eq!(
+            g.report.last_call.video.peer_sender_id,
+            Some(7),
+            "after {step}: {}",
+            g.dump()
+        );
+    }
+    let s = stayer.finish();
+    assert_eq!(s.code, 0, "{}\n{}", s.dump(), s.stderr);
+    let good = s.report.calls.iter().filter(|c| c.media_ok).count();
+    assert_eq!(good, steps.len(), "{}", s.dump());
+    // Memory after each good call (measured once the call is closed and freed memory given
+    // back). Its bar is the whole battery's (above); here it is only shown: it steps up after
+    // each refused 0.5–1 MB message to a plateau (~10 MiB over eight of them), a finding to
+    // explain, not yet a bar.
+    let rss: Vec<u64> = s
+        .report
+        .calls
+        .iter()
+        .filter(|c| c.media_ok)
+        .filter_map(|c| c.rss_kib_after)
+        .collect();
+    eprintln!("FIGURE hostile steps {mode}: RSS after each good call (KiB) {rss:?}");
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn after_each_attack_on_the_answerer_a_good_call_follows() {
+    after_each_attack_a_good_call(
+        "battery",
+        &[
+            "malformed",
+            "binary frames",
+            "1 MB SDP",
+            "10,000 m-lines",
+            "no media",
+            "10,000 candidates",
+            "stranger",
+            "oversize frame",
+        ],
+    );
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn after_each_attack_on_the_offerer_a_good_call_follows() {
+    after_each_attack_a_good_call(
+        "answerer",
+        &[
+            "absurd answers",
+            "10,000 candidates",
+            "malformed",
+            "binary frames",
+            "stranger",
+            "oversize frame",
+        ],
+    );
+}
+
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {
@@ -154,18 +232,7 @@ fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {
     crasher.kill();
     // No `bye` comes: the stayer must notice on its own, within seconds.
     stayer.wait_event("call_ended", Duration::from_secs(20));
-    let guest = Peer::start(
-        &ns,
-        &dir,
-        "guest",
-        &[
-            &["--server", &url, "--id", "3", "--duration", "3"][..],
-            &video,
-        ]
-        .concat(),
-    )
-    .finish();
-    assert_eq!(guest.code, 0, "{}", guest.stderr);
+    good_guest(&ns, &dir, &url, "3");
     let s = stayer.finish();
     assert_eq!(s.code, 0, "{}", s.stderr);
     let calls = &s.report.calls;
@@ -267,18 +334,7 @@ fn a_hundred_peers_that_join_and_leave_leave_nothing_behind() {
     );
     assert!(after.1 <= before.1 + 2, "fds {before:?} -> {after:?}");
     assert!(after.2 <= before.2 + 2, "threads {before:?} -> {after:?}");
-    let guest = Peer::start(
-        &ns,
-        &dir,
-        "guest",
-        &[
-            &["--server", &url, "--id", "2", "--duration", "3"][..],
-            &video,
-        ]
-        .concat(),
-    )
-    .finish();
-    assert_eq!(guest.code, 0, "{}", guest.stderr);
+    good_guest(&ns, &dir, &url, "2");
     let s = stayer.finish();
     assert_eq!(s.code, 0, "{}", s.stderr);
     assert_eq!(
@@ -394,4 +450,21 @@ fn a_waiting_peer_rejoins_after_a_server_restart_and_takes_the_next_call() {
         "it was in the room first"
     );
     assert_eq!(a.report.last_call.video.peer_sender_id, Some(2));
+}
+
+/// A good peer that joins after whatever the test did: a 3 s call at 320x240 that must work.
+fn good_guest(ns: &Netns, dir: &std::path::Path, url: &str, id: &str) -> Finished {
+    let args = [
+        "--server",
+        url,
+        "--id",
+        id,
+        "--duration",
+        "3",
+        "--video-size",
+        "320x240",
+    ];
+    let g = Peer::start(ns, dir, "guest", &args).finish();
+    assert_eq!(g.code, 0, "guest {id}: {}", g.stderr);
+    g
 }

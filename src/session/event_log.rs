@@ -33,6 +33,18 @@ impl EventSink {
         }
     }
 
+    /// Opens `path` if one was given; one that cannot be written is warned about and skipped
+    /// (the call matters more than its log).
+    pub fn open_or_warn(path: Option<&Path>, what: &str) -> Option<Self> {
+        match Self::open(path?) {
+            Ok(sink) => Some(sink),
+            Err(e) => {
+                tracing::warn!("cannot write {what} ({}): {e}", path?.display());
+                None
+            }
+        }
+    }
+
     /// Writes one line and flushes it.
     pub fn write_line(&mut self, line: &str) -> std::io::Result<()> {
         match self {

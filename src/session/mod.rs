@@ -159,22 +159,8 @@ async fn run_session(mut opts: RunOptions, window: Option<WindowLink>) -> Report
     report.socket_id = Some(signaling.socket_id.clone());
 
     let stop = window.as_ref().map(|w| w.stop.clone()).unwrap_or_default();
-    let sink = match opts.events.as_deref().map(event_log::EventSink::open) {
-        Some(Ok(sink)) => Some(sink),
-        Some(Err(e)) => {
-            tracing::warn!("cannot write the event log: {e}");
-            None
-        }
-        None => None,
-    };
-    let stats = match opts.stats.as_deref().map(event_log::EventSink::open) {
-        Some(Ok(sink)) => Some(sink),
-        Some(Err(e)) => {
-            tracing::warn!("cannot write the stats lines: {e}");
-            None
-        }
-        None => None,
-    };
+    let sink = event_log::EventSink::open_or_warn(opts.events.as_deref(), "the event log");
+    let stats = event_log::EventSink::open_or_warn(opts.stats.as_deref(), "the stats lines");
     let mut runner = Runner::new(opts, view, signaling, event_log::EventLog::new(sink));
     runner.stats = stats;
     let finish = run_loop(&mut runner, sig_events, stop).await;

@@ -2,12 +2,13 @@
 // A hostile member of a room: joins with the seed page's own socket.io client (2.0.3), relays
 // malformed, absurd and wrong messages to the other member, then leaves. roompeer must log and
 // ignore all of it (or end only that attempt), never crash, and still take the next real call.
-// Usage: node hostile-peer.js URL ROOM|null [battery|answerer]
+// Usage: node hostile-peer.js URL ROOM|null [battery|answerer] [STEP]
+//   STEP: only that step (by name), e.g. so a good call can be checked after each.
 //   battery:  sends everything at once, offers included (roompeer answers);
 //   answerer: waits for roompeer's offer and answers it with absurd answers (roompeer offers).
 const io = require('socket.io-client-v2');
 
-const [url, roomArg, mode = 'battery'] = process.argv.slice(2);
+const [url, roomArg, mode = 'battery', only] = process.argv.slice(2);
 const room = roomArg === 'null' ? null : roomArg;
 
 let deep = 'x';
@@ -107,7 +108,7 @@ function stranger() {
 }
 
 (async () => {
-  for (const [name, messages] of steps) {
+  for (const [name, messages] of steps.filter(([n]) => !only || n === only)) {
     if (!socket || !socket.connected) socket = await member();
     if (name === 'stranger') await stranger();
     outcome[name] = await step(messages);
