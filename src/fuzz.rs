@@ -56,10 +56,10 @@ pub fn engineio_session(data: &[u8]) {
 /// A socket.io packet, and the event a room client would make of it.
 pub fn socketio_packet(data: &[u8]) {
     for frame in frames(data) {
-        if let Ok(socketio::Packet::Event { name, args, .. }) = socketio::Packet::parse(&frame) {
-            if let Ok(RoomEvent::Message(m)) = RoomEvent::from_socketio(&name, &args) {
-                let _ = m.kind();
-            }
+        if let Ok(socketio::Packet::Event { name, args, .. }) = socketio::Packet::parse(&frame)
+            && let Ok(RoomEvent::Message(m)) = RoomEvent::from_socketio(&name, &args)
+        {
+            let _ = m.kind();
         }
     }
 }

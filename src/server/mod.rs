@@ -212,13 +212,13 @@ impl Guard {
         let address = client_ip(s);
         let now = Instant::now();
         let mut state = self.lock();
-        if let Some(ip) = address {
-            if let Err((refused, log)) = state.addresses.admit(ip, now) {
-                if log {
-                    tracing::warn!("refused a connection: {refused}");
-                }
-                return Err(refused);
+        if let Some(ip) = address
+            && let Err((refused, log)) = state.addresses.admit(ip, now)
+        {
+            if log {
+                tracing::warn!("refused a connection: {refused}");
             }
+            return Err(refused);
         }
         let budget = MessageBudget::new(&self.limits, now);
         state.sockets.insert(s.id.to_string(), (budget, address));
