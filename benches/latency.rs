@@ -324,6 +324,10 @@ fn setup_pairs(n: usize) {
             }
         }
     }
+    if took.is_empty() {
+        // ROOMPEER_BENCH_PAIRS=0: no setup measured.
+        return;
+    }
     took.sort_unstable();
     let pick = |p: f64| took[((p * took.len() as f64).ceil() as usize).clamp(1, took.len()) - 1];
     println!();
