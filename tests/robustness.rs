@@ -207,6 +207,54 @@ fn after_each_attack_on_the_offerer_a_good_call_follows() {
     );
 }
 
+/// On the seed's server any socket can have `bye` relayed into a room. Neither side of a
+/// connected call hangs up for a stranger's: the offerer knows its peer's socket, the answerer
+/// (which never learns it) tells by the peer's media. The peer's own `bye` still ends the call.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_strangers_bye_hangs_up_neither_side_but_the_peers_own_does() {
+    let dir = scratch("stranger-bye");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let side = |name: &str, id: &str| {
+        let args = [
+            "--server",
+            &url,
+            "--id",
+            id,
+            "--calls",
+            "1",
+            "--video-size",
+            "320x240",
+        ];
+        Peer::start(&ns, &dir, name, &args)
+    };
+    let offerer = side("offerer", "1").joined();
+    let answerer = side("answerer", "2");
+    for p in [&offerer, &answerer] {
+        p.wait_event("call_connected", Duration::from_secs(20));
+    }
+    run_node_script(&ns, "hostile-peer.js", &[&url, "null", "stranger"]);
+    for p in [&offerer, &answerer] {
+        let e = p.wait_event("ignored", Duration::from_secs(10));
+        assert_eq!(e.detail.as_deref(), Some("bye_from_stranger"));
+    }
+    // The offerer leaves (closing its peer connection first, as the page does).
+    offerer.terminate();
+    let ended = answerer.wait_event("call_ended", Duration::from_secs(10));
+    assert_eq!(ended.detail.as_deref(), Some("call 1: peer_left"));
+    let o = offerer.finish();
+    let a = answerer.finish();
+    assert_eq!(a.code, 0, "{}\n{}", a.dump(), a.stderr);
+    assert_eq!(a.report.calls.len(), 1, "{}", a.dump());
+    assert_eq!(a.report.calls[0].end, Some(CallEnd::PeerLeft));
+    for f in [&o, &a] {
+        assert!(f.report.calls[0].media_ok, "{}", f.dump());
+        assert!(f.event_names().contains(&"bye"), "{:?}", f.event_names());
+    }
+}
+
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn a_peer_that_vanishes_is_noticed_and_the_next_one_is_called() {

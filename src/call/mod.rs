@@ -4,6 +4,7 @@
 //! when roompeer leaves. The socket, the peer connection and the media are adapters that execute
 //! its [`Action`]s and feed it [`Input`]s; none of them holds protocol logic.
 
+mod bye_check;
 pub mod limits;
 mod outage;
 mod reconnect;
@@ -40,6 +41,8 @@ struct Call {
     offers: RateWindow,
     /// Remote candidates this call took (applied or queued).
     candidates: usize,
+    /// A `bye` about a socket we cannot tell from our peer, checked against the media.
+    bye_check: Option<bye_check::ByeCheck>,
 }
 
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
@@ -117,7 +120,8 @@ impl Session {
                 None => give_up,
             })
         });
-        [self.deadline, silent, self.reconnect.due()]
+        let bye = self.call.as_ref().and_then(|c| c.bye_check.as_ref()?.due());
+        [self.deadline, silent, bye, self.reconnect.due()]
             .into_iter()
             .flatten()
             .min()
@@ -192,6 +196,7 @@ impl Session {
             peer,
             offers: RateWindow::default(),
             candidates: 0,
+            bye_check: None,
         });
         self.phase = Phase::InCall;
         // A call that never connects must not hold the session forever.
@@ -364,11 +369,34 @@ impl Session {
                         }
                     }
                     PeerState::Disconnected => {
-                        if let Some(call) = self.call.as_mut().filter(|c| c.connected) {
+                        if self.call.as_ref().is_some_and(|c| c.bye_check.is_some()) {
+                            // The `bye` under check was our peer's after all.
+                            tracing::info!("the peer left");
+                            self.end_call(now, CallEnd::PeerLeft);
+                        } else if let Some(call) = self.call.as_mut().filter(|c| c.connected) {
                             call.connection.disconnected(now);
                         }
                     }
                     PeerState::Failed => self.end_call(now, CallEnd::ConnectionFailed),
+                }
+            }
+            Input::MediaSinceMark(id, packets) => {
+                let Some(call) = self.call.as_mut().filter(|c| c.id == id) else {
+                    return;
+                };
+                let Some(check) = call.bye_check.take() else {
+                    return;
+                };
+                if bye_check::ByeCheck::peer_still_sends(packets) {
+                    tracing::warn!(
+                        socket = %crate::text::quote(&check.socket),
+                        packets,
+                        "ignored `bye` about a socket we cannot tell from our peer: the peer's media still flows"
+                    );
+                    self.refuse(Refused::ByeFromStranger);
+                } else {
+                    tracing::info!(peer = %check.socket, "the peer left");
+                    self.end_call(now, CallEnd::PeerLeft);
                 }
             }
             Input::PeerError(id, why) => {
@@ -392,6 +420,15 @@ impl Session {
     }
 
     fn on_timeout(&mut self, now: Instant) {
+        if let Some(call) = self.call.as_mut()
+            && let Some(step) = call.bye_check.as_mut().and_then(|b| b.step(now))
+        {
+            let id = call.id;
+            self.actions.push_back(match step {
+                bye_check::ByeStep::Mark => Action::MarkMedia(id),
+                bye_check::ByeStep::Count => Action::CountMedia(id),
+            });
+        }
         let restart_due = self
             .call
             .as_ref()

@@ -56,6 +56,17 @@ impl Session {
                     self.refuse(Refused::ByeFromStranger);
                     return;
                 }
+                // The answerer never learns its peer's socket: a connected call's media tells
+                // whether the peer is still there (see `bye_check`).
+                if call.peer.is_none() && call.connected && !call.connection.in_outage() {
+                    if call.bye_check.is_none() {
+                        tracing::info!(socket = %crate::text::quote(&id), "`bye` about a socket we cannot tell from our peer: checking the peer's media");
+                        if let Some(call) = self.call.as_mut() {
+                            call.bye_check = Some(super::bye_check::ByeCheck::new(now, id));
+                        }
+                    }
+                    return;
+                }
                 tracing::info!(peer = %id, "the peer left");
                 self.end_call(now, CallEnd::PeerLeft);
             }

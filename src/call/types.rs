@@ -77,6 +77,9 @@ pub enum Input {
     Peer(CallId, PeerState),
     /// A peer-connection operation failed (e.g. broken SDP); the call cannot go on.
     PeerError(CallId, String),
+    /// Packets the call received since [`Action::MarkMedia`] (the answer to
+    /// [`Action::CountMedia`]).
+    MediaSinceMark(CallId, u64),
     /// The user asked to stop (Ctrl-C, Leave button).
     Stop,
     /// The deadline from [`Session::deadline`] has passed.
@@ -159,6 +162,10 @@ pub enum Action {
     Disconnect,
     /// Something the peer sent was refused (for the event log).
     Refused(Refused),
+    /// Note how many RTP packets the call has received so far.
+    MarkMedia(CallId),
+    /// Report the packets received since the mark with [`Input::MediaSinceMark`].
+    CountMedia(CallId),
     /// Stop: nothing more will happen.
     Finish(Finish),
 }

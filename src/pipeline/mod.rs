@@ -106,6 +106,8 @@ pub struct CallMedia {
     pub encoder_bitrate_min_bps: AtomicU64,
     /// RTP payload bytes received (video and audio).
     pub bytes_received: AtomicU64,
+    /// RTP packets received (video and audio), as they arrive.
+    pub packets_received: AtomicU64,
     /// Keyframe requests (PLI/FIR) received from the peer.
     pub keyframe_requests_received: AtomicU64,
     /// Everything about the received media.

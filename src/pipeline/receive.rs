@@ -57,7 +57,12 @@ pub(super) async fn next_packet(
             _ = media.stop.cancelled() => return None,
         };
         match event {
-            TrackRemoteEvent::OnRtpPacket(packet) => return Some(packet),
+            TrackRemoteEvent::OnRtpPacket(packet) => {
+                media
+                    .packets_received
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return Some(packet);
+            }
             // After an ICE restart the track opens again on its first packet; nothing to do.
             TrackRemoteEvent::OnOpen(init) => {
                 tracing::debug!(track = %init.track_id, ssrc = init.ssrc, "remote track open");

@@ -15,6 +15,7 @@ use crate::signaling::Signaling;
 use crate::signaling::room::{RoomCommand, RoomEvent, SignalMessage};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::sync::mpsc;
 
@@ -28,6 +29,8 @@ struct LiveCall {
     connected_at: Option<Instant>,
     /// The counters at the last plot sample.
     last_sample: Option<Counters>,
+    /// Packets received when the state machine asked for a mark.
+    media_mark: u64,
 }
 
 /// The session's adapters and what they have recorded so far.
@@ -254,6 +257,20 @@ impl Runner {
             }
             Action::Disconnect => self.signaling.close(),
             Action::Refused(what) => self.event("ignored", Some(what.as_str().to_owned())),
+            Action::MarkMedia(id) => {
+                if let Some(c) = self.calls.get_mut(&id) {
+                    c.media_mark = c.media.packets_received.load(Ordering::Relaxed);
+                }
+            }
+            Action::CountMedia(id) => {
+                let since = self.calls.get(&id).map_or(0, |c| {
+                    c.media
+                        .packets_received
+                        .load(Ordering::Relaxed)
+                        .saturating_sub(c.media_mark)
+                });
+                self.pending.push_back(Input::MediaSinceMark(id, since));
+            }
             // The loop owns the connection attempt.
             Action::Reconnect => self.reconnect_wanted = true,
             // Handled by `drain`.
@@ -409,6 +426,7 @@ impl Runner {
                 timings,
                 connected_at: None,
                 last_sample: None,
+                media_mark: 0,
             },
         );
     }

@@ -6,6 +6,7 @@
 //   STEP: only that step (by name), e.g. so a good call can be checked after each.
 //   battery:  sends everything at once, offers included (roompeer answers);
 //   answerer: waits for roompeer's offer and answers it with absurd answers (roompeer offers).
+//   stranger: only the stranger's `leave` and bye-like message, never joining the room.
 const io = require('socket.io-client-v2');
 
 const [url, roomArg, mode = 'battery', only] = process.argv.slice(2);
@@ -108,6 +109,11 @@ function stranger() {
 }
 
 (async () => {
+  if (mode === 'stranger') {
+    await stranger();
+    console.log(JSON.stringify({ sent }));
+    process.exit(0);
+  }
   for (const [name, messages] of steps.filter(([n]) => !only || n === only)) {
     if (!socket || !socket.connected) socket = await member();
     if (name === 'stranger') await stranger();

@@ -2,7 +2,7 @@
 
 use super::super::*;
 use super::{drain, joined, settings};
-use crate::signaling::room::{Room, RoomEvent};
+use crate::signaling::room::{Room, RoomEvent, SignalMessage};
 use std::time::Duration;
 
 #[test]
@@ -210,6 +210,91 @@ fn a_bye_about_another_socket_does_not_hang_up_the_offerer() {
     );
     assert_eq!(s.current_call(), Some((CallId(1), Role::Offerer)));
     s.handle(t, Input::Room(RoomEvent::Bye { id: "peer".into() }));
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::ClosePeer(CallId(1), CallEnd::PeerLeft)]
+    );
+}
+
+/// The answerer never learns who offered: a `bye` naming any socket is checked against the
+/// peer's media before it hangs up a connected call.
+#[test]
+fn the_answerer_believes_a_bye_only_when_the_peer_media_stops() {
+    let t = Instant::now();
+    let mut st = settings();
+    st.hold = None;
+    let mut s = joined(t, st);
+    s.handle(
+        t,
+        Input::Room(RoomEvent::Message(SignalMessage::Offer("o".into()))),
+    );
+    s.handle(t, Input::Peer(CallId(1), PeerState::Connected));
+    drain(&mut s);
+    let bye = |s: &mut Session, at| {
+        s.handle(at, Input::Room(RoomEvent::Bye { id: "x".into() }));
+    };
+    bye(&mut s, t);
+    assert!(drain(&mut s).is_empty(), "nothing at once");
+    let mark = s.deadline().expect("a check is due");
+    s.handle(mark, Input::Timeout);
+    assert_eq!(drain(&mut s), vec![Action::MarkMedia(CallId(1))]);
+    bye(&mut s, mark);
+    assert!(
+        drain(&mut s).is_empty(),
+        "a repeated bye starts no second check"
+    );
+    let count = s.deadline().expect("the count is due");
+    assert!(count > mark);
+    s.handle(count, Input::Timeout);
+    assert_eq!(drain(&mut s), vec![Action::CountMedia(CallId(1))]);
+    // A stranger's: the peer's media went on.
+    s.handle(count, Input::MediaSinceMark(CallId(1), 80));
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::Refused(Refused::ByeFromStranger)]
+    );
+    assert_eq!(s.current_call(), Some((CallId(1), Role::Answerer)));
+
+    // The peer's own: its media stopped.
+    let t2 = count + Duration::from_secs(5);
+    bye(&mut s, t2);
+    for _ in 0..2 {
+        let due = s.deadline().expect("a check is due");
+        s.handle(due, Input::Timeout);
+        drain(&mut s);
+    }
+    s.handle(
+        t2 + Duration::from_secs(2),
+        Input::MediaSinceMark(CallId(1), 3),
+    );
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::ClosePeer(CallId(1), CallEnd::PeerLeft)]
+    );
+    assert_eq!(s.status(), Status::Waiting);
+}
+
+#[test]
+fn an_answerer_believes_a_bye_at_once_when_the_connection_drops_or_never_came() {
+    let t = Instant::now();
+    let offer = Input::Room(RoomEvent::Message(SignalMessage::Offer("o".into())));
+    let bye = || Input::Room(RoomEvent::Bye { id: "x".into() });
+    // During the check the connection drops: it was the peer.
+    let mut s = joined(t, settings());
+    s.handle(t, offer.clone());
+    s.handle(t, Input::Peer(CallId(1), PeerState::Connected));
+    drain(&mut s);
+    s.handle(t, bye());
+    s.handle(t, Input::Peer(CallId(1), PeerState::Disconnected));
+    assert_eq!(
+        drain(&mut s),
+        vec![Action::ClosePeer(CallId(1), CallEnd::PeerLeft)]
+    );
+    // Not connected yet: there is no media to tell by.
+    let mut s = joined(t, settings());
+    s.handle(t, offer);
+    drain(&mut s);
+    s.handle(t, bye());
     assert_eq!(
         drain(&mut s),
         vec![Action::ClosePeer(CallId(1), CallEnd::PeerLeft)]
