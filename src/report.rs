@@ -91,21 +91,63 @@ pub struct Percentiles {
 impl Percentiles {
     /// The distribution of `values`, if there are any.
     pub fn of(values: &[u32]) -> Option<Self> {
-        if values.is_empty() {
+        let mut h = MsHistogram::default();
+        values.iter().for_each(|&v| h.add(v));
+        h.percentiles()
+    }
+}
+
+/// Values above this are counted as this in the percentiles (the max stays exact).
+const HISTOGRAM_CAP_MS: u32 = 60_000;
+
+/// Whole-millisecond values counted per value: exact nearest-rank percentiles, in memory that
+/// grows with the largest value (capped at a minute), not with how many were counted (a call
+/// of hours counts a frame 30 times a second).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MsHistogram {
+    counts: Vec<u64>,
+    samples: u64,
+    max: u32,
+}
+
+impl MsHistogram {
+    /// Counts one value.
+    pub fn add(&mut self, ms: u32) {
+        let i = ms.min(HISTOGRAM_CAP_MS) as usize;
+        if self.counts.len() <= i {
+            self.counts.resize(i + 1, 0);
+        }
+        self.counts[i] += 1;
+        self.samples += 1;
+        self.max = self.max.max(ms);
+    }
+
+    /// How many values were counted.
+    pub fn samples(&self) -> u64 {
+        self.samples
+    }
+
+    /// The distribution, by nearest rank, if anything was counted.
+    pub fn percentiles(&self) -> Option<Percentiles> {
+        if self.samples == 0 {
             return None;
         }
-        let mut sorted = values.to_vec();
-        sorted.sort_unstable();
-        // Nearest rank.
         let rank = |p: f64| {
-            let i = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
-            f64::from(sorted[i])
+            let wanted = ((p * self.samples as f64).ceil() as u64).clamp(1, self.samples);
+            let mut seen = 0;
+            for (ms, &n) in self.counts.iter().enumerate() {
+                seen += n;
+                if seen >= wanted {
+                    return ms as f64;
+                }
+            }
+            f64::from(self.max)
         };
-        Some(Self {
+        Some(Percentiles {
             p50: rank(0.50),
             p95: rank(0.95),
-            max: f64::from(sorted[sorted.len() - 1]),
-            samples: sorted.len() as u64,
+            max: f64::from(self.max),
+            samples: self.samples,
         })
     }
 }
@@ -429,6 +471,24 @@ mod tests {
         let values: Vec<u32> = (1..=100).rev().collect();
         let p = Percentiles::of(&values).unwrap();
         assert_eq!((p.p50, p.p95, p.max, p.samples), (50.0, 95.0, 100.0, 100));
+    }
+
+    #[test]
+    fn a_histogram_stays_small_however_many_values_it_counts() {
+        let mut h = MsHistogram::default();
+        for i in 0..1_000_000u32 {
+            h.add(5 + i % 10);
+        }
+        h.add(90_000);
+        let p = h.percentiles().unwrap();
+        assert_eq!(
+            (p.p50, p.p95, p.max, p.samples),
+            (10.0, 14.0, 90_000.0, 1_000_001)
+        );
+        assert_eq!(h.counts.len(), HISTOGRAM_CAP_MS as usize + 1);
+        let mut small = MsHistogram::default();
+        (0..100_000).for_each(|_| small.add(12));
+        assert_eq!(small.counts.len(), 13);
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub struct Received {
     pub longest_freeze_ms: u64,
     /// Sum of stamp-to-decode delays (sender clock), in ms.
     pub latency_sum_ms: u64,
-    /// Every stamped frame's stamp-to-decode delay, ms, in order.
-    pub latency_ms: Vec<u32>,
+    /// Every stamped frame's stamp-to-decode delay, ms.
+    pub latency_ms: crate::report::MsHistogram,
     /// What the jitter buffer did.
     pub jitter_buffer: crate::media::jitter::BufferStats,
     /// The jitter buffer's target delay when last looked at.
@@ -80,8 +80,6 @@ pub enum MediaEvent {
 
 /// How far from our clock a stamp's send time may be (a day) and still be a stamp of ours.
 const PLAUSIBLE_CLOCK_MS: u64 = 24 * 3600 * 1000;
-/// Latency samples kept: over 9 hours at 30 frames/s.
-const MAX_LATENCY_SAMPLES: usize = 1 << 20;
 
 /// A freeze this long or longer is told as [`MediaEvent::PictureBack`] when it ends.
 const TOLD_FREEZE_MS: u64 = 1000;
@@ -127,10 +125,8 @@ impl Received {
             self.last_counter = Some(s.counter);
             let latency = now_unix_ms.saturating_sub(s.sent_ms);
             self.latency_sum_ms += latency;
-            if self.latency_ms.len() < MAX_LATENCY_SAMPLES {
-                self.latency_ms
-                    .push(u32::try_from(latency).unwrap_or(u32::MAX));
-            }
+            self.latency_ms
+                .add(u32::try_from(latency).unwrap_or(u32::MAX));
         }
         event
     }
@@ -194,7 +190,8 @@ mod tests {
         assert_eq!((r.counter_gaps, r.counter_reversals), (1, 1));
         assert_eq!(r.longest_freeze_ms, 1200);
         assert_eq!(r.latency_sum_ms, 10 + 12 + 7 + 50);
-        assert_eq!(r.latency_ms, vec![10, 12, 7, 50]);
+        let l = r.latency_ms.percentiles().unwrap();
+        assert_eq!((l.p50, l.max, l.samples), (10.0, 50.0, 4));
         assert_eq!(r.first_frame_at, Some(at(0)));
     }
 

@@ -5,7 +5,7 @@ use super::outcome;
 use crate::call::{CallEnd, CallId, Role};
 use crate::peer::{RemoteCandidates, RemoteReceipt, SelectedPair};
 use crate::pipeline::{CallMedia, Received};
-use crate::report::{AudioReport, CallReport, CallSummary, Percentiles, Timings, VideoReport};
+use crate::report::{AudioReport, CallReport, CallSummary, Timings, VideoReport};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
@@ -70,7 +70,7 @@ fn video_report(c: &EndedCall, r: &Received) -> VideoReport {
         }),
         mean_latency_ms: (r.stamped_frames > 0)
             .then(|| r.latency_sum_ms as f64 / r.stamped_frames as f64),
-        latency_ms: Percentiles::of(&r.latency_ms),
+        latency_ms: r.latency_ms.percentiles(),
         jitter_buffer_ms: (r.jitter_buffer.frames > 0)
             .then(|| r.jitter_buffer.waited.as_secs_f64() * 1000.0 / r.jitter_buffer.frames as f64),
         jitter_target_ms: (r.jitter_buffer.frames > 0)
