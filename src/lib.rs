@@ -15,6 +15,7 @@ pub mod server;
 pub mod session;
 pub mod settings;
 pub mod signaling;
+pub mod terminal;
 pub mod text;
 pub mod timer;
 pub mod tls;

@@ -55,7 +55,7 @@ pub struct LiveState {
     /// The video codec in use.
     pub video_codec: Option<String>,
     /// The candidate pair in use, e.g. `host 127.0.0.1:5000 <-> host 127.0.0.1:6000 (udp)`.
-    pub selected_pair: Option<String>,
+    pub selected_pair: Option<crate::peer::SelectedPair>,
     /// The last picture we sent.
     pub local_frame: Option<Arc<I420Frame>>,
     /// The last picture decoded from the peer.
@@ -151,12 +151,23 @@ pub const STATS_KEPT: usize = 120;
 #[derive(Debug, Default)]
 pub struct LiveView {
     state: Mutex<LiveState>,
+    /// Whether the reader shows pictures (the window) or only words and figures (the
+    /// terminal's status line): pictures are copied for it only if so.
+    figures_only: bool,
 }
 
 impl LiveView {
-    /// An empty view.
+    /// An empty view, for the window.
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// An empty view whose reader shows no pictures (the terminal's status line).
+    pub fn figures_only() -> Arc<Self> {
+        Arc::new(Self {
+            figures_only: true,
+            ..Self::default()
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, LiveState> {
@@ -166,6 +177,11 @@ impl LiveView {
     /// A copy of the state (frames are shared, not copied).
     pub fn snapshot(&self) -> LiveState {
         self.lock().clone()
+    }
+
+    /// Reads the state in place.
+    pub fn read<R>(&self, look: impl FnOnce(&LiveState) -> R) -> R {
+        look(&self.lock())
     }
 
     /// Changes the state.
@@ -212,11 +228,15 @@ impl LiveView {
 /// The window watches the media: it shows the pictures and lists the notices.
 impl crate::pipeline::MediaObserver for LiveView {
     fn local_frame(&self, frame: &I420Frame) {
-        LiveView::local_frame(self, frame);
+        if !self.figures_only {
+            LiveView::local_frame(self, frame);
+        }
     }
 
     fn remote_frame(&self, frame: &I420Frame) {
-        LiveView::remote_frame(self, frame);
+        if !self.figures_only {
+            LiveView::remote_frame(self, frame);
+        }
     }
 
     fn notice(&self, message: &str) {

@@ -11,14 +11,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     report::mark_start();
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ROOMPEER_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("roompeer=info,warn")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    init_log(&cli);
     if let Some(Command::Serve(args)) = &cli.command {
         return serve(args);
     }
@@ -43,14 +36,25 @@ fn main() -> ExitCode {
     let Some(runtime) = runtime() else {
         return ExitCode::from(1);
     };
-    let result = runtime.block_on(roompeer::session::run(options, None));
-    if let Some(err) = &result.error {
-        eprintln!("roompeer: {err}");
+    // On a terminal, one live line shows the call (it reads the state the window would).
+    let view = roompeer::live::LiveView::figures_only();
+    view.update(|s| {
+        s.status = roompeer::live::ShownStatus::Session(roompeer::call::Status::Connecting)
+    });
+    let line = (!cli.quiet)
+        .then(|| roompeer::terminal::StatusLine::start(view.clone()))
+        .flatten();
+    let link = line.is_some().then(|| roompeer::session::WindowLink {
+        view,
+        stop: Default::default(),
+    });
+    let result = runtime.block_on(roompeer::session::run(options, link));
+    if let Some(line) = line {
+        line.finish();
     }
-    eprintln!(
-        "roompeer: outcome {:?} (exit code {})",
-        result.outcome, result.exit_code
-    );
+    for l in roompeer::terminal::summary(&result) {
+        eprintln!("{l}");
+    }
     if let Some(path) = &cli.report {
         let written = serde_json::to_vec_pretty(&result)
             .map_err(std::io::Error::other)
@@ -65,6 +69,25 @@ fn main() -> ExitCode {
     // The runtime may hold tasks of closed peer connections; do not wait for them.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     ExitCode::from(u8::try_from(result.exit_code).unwrap_or(1))
+}
+
+/// The log on stderr: warnings by default, more with `-v`/`-vv`, or what `ROOMPEER_LOG` says;
+/// written above the status line, without the known noise.
+fn init_log(cli: &Cli) {
+    use tracing_subscriber::prelude::*;
+    let default = match cli.verbose {
+        0 => "warn",
+        1 => "roompeer=info,warn",
+        _ => "roompeer=debug,info",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ROOMPEER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let log = tracing_subscriber::fmt::layer()
+        .with_writer(roompeer::terminal::LogWriter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter)
+        .with_filter(roompeer::terminal::KnownNoise);
+    tracing_subscriber::registry().with(log).init();
 }
 
 /// `roompeer serve`: runs the room server until interrupted.

@@ -59,6 +59,14 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome as the report spells it (`no_peer`).
+    pub fn name(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+
     /// The process exit code for this outcome.
     pub fn exit_code(self) -> i32 {
         match self {

@@ -199,6 +199,15 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
 
+    /// More log on stderr: `-v` what roompeer does, `-vv` its details (the default is
+    /// warnings only; `ROOMPEER_LOG`, e.g. `roompeer=debug,rtc_ice=info`, overrides both).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Headless: no live status line on the terminal, only the final summary.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
     /// Write each event (joined, call_connected, ice_restart, picture_back, …) as a JSON line
     /// here the moment it happens; `-` writes them to stdout. The report's `events`, live.
     #[arg(long, value_name = "PATH")]

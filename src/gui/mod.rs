@@ -433,7 +433,10 @@ impl RoompeerApp {
             ui.label(format!(
                 "Video {} · {}",
                 self.shown.video_codec.as_deref().unwrap_or("-"),
-                self.shown.selected_pair.as_deref().unwrap_or("-")
+                self.shown
+                    .selected_pair
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string)
             ));
         }
     }

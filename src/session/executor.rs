@@ -224,9 +224,15 @@ impl Runner {
             _ => None,
         };
         self.event(format!("sent:{}", command.event_name()), detail);
+        let leaving = matches!(command, RoomCommand::Leave);
         let (name, args) = command.to_socketio(&self.opts.room.room);
         if let Err(e) = self.signaling.emit(name, args) {
-            tracing::warn!("{e}");
+            if leaving {
+                // The server went first (e.g. the peer that hosted it left): nothing to tell.
+                tracing::info!("`leave` not sent: {e}");
+            } else {
+                tracing::warn!("cannot send `{name}`: {e}");
+            }
         }
     }
 
@@ -371,7 +377,7 @@ impl Runner {
             self.pending.push_back(Input::PeerError(id, e.to_string()));
         }
         if let (Some(view), Some(p)) = (&self.view, call.peer.as_ref()) {
-            let pair = p.selected_pair().await.map(|p| p.to_string());
+            let pair = p.selected_pair().await;
             let codec = p.sending_codecs().await.video;
             view.update(|s| {
                 s.selected_pair = pair;
