@@ -233,10 +233,7 @@ fn call_line(c: &CallReport) -> String {
     if let Some(p) = &s.selected_pair {
         line += &format!(" ({}↔{} {})", p.local_type, p.remote_type, p.protocol);
     }
-    line += &format!(
-        ": {}",
-        c.end.as_ref().map_or("still open", |e| e.name())
-    );
+    line += &format!(": {}", c.end.as_ref().map_or("still open", |e| e.name()));
     if !c.connected {
         return line + ", never connected";
     }
@@ -254,7 +251,11 @@ fn call_line(c: &CallReport) -> String {
     if let Some(hz) = a.dominant_hz {
         line += &format!(" {hz:.0} Hz");
     }
-    line + if c.media_ok { "; media ok" } else { "; media NOT ok" }
+    line + if c.media_ok {
+        "; media ok"
+    } else {
+        "; media NOT ok"
+    }
 }
 
 #[cfg(test)]

@@ -148,7 +148,7 @@ fn run_scenario(
             assert!(s.answer_sdp.starts_with("v=0"), "Answer pane filled");
             assert!(s.status.in_call(), "{:?}", s.status);
             assert_eq!(s.video_codec.as_deref(), Some("H264"));
-            assert!(s.selected_pair.unwrap().starts_with("host"));
+            assert_eq!(s.selected_pair.unwrap().local_type, "host");
             let remote = s.remote_frame.unwrap();
             assert_eq!((remote.width, remote.height), (320, 240));
             // The panes are in the window, with their buttons.

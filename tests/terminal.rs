@@ -55,15 +55,30 @@ fn on_a_terminal_a_live_line_shows_the_call_and_the_summary_ends_the_run() {
         .filter(|l| l.contains("in a call 0:0") && l.contains("fps"))
         .collect();
     assert!(!redraws.is_empty(), "no live line with figures:\n{shown}");
-    assert!(redraws.iter().any(|l| l.contains("kbit/s") && l.contains("H264")));
-    for noise in ["pingAllCandidates", "password is empty", "remote_addr is empty"] {
+    assert!(
+        redraws
+            .iter()
+            .any(|l| l.contains("kbit/s") && l.contains("H264"))
+    );
+    for noise in [
+        "pingAllCandidates",
+        "password is empty",
+        "remote_addr is empty",
+    ] {
         assert!(!shown.contains(noise), "noise {noise:?} shown:\n{shown}");
     }
     let lines = last_lines(&shown);
     let n = lines.len();
     assert!(n >= 2, "{lines:?}");
-    assert_eq!(lines[n - 2], "roompeer: outcome ok (exit code 0)", "{lines:?}");
-    assert!(lines[n - 1].starts_with("  call 1 as answerer"), "{lines:?}");
+    assert_eq!(
+        lines[n - 2],
+        "roompeer: outcome ok (exit code 0)",
+        "{lines:?}"
+    );
+    assert!(
+        lines[n - 1].starts_with("  call 1 as answerer"),
+        "{lines:?}"
+    );
     assert!(lines[n - 1].ends_with("media ok"), "{lines:?}");
 }
 
@@ -75,4 +90,26 @@ fn with_quiet_a_terminal_shows_only_the_summary() {
     let lines = last_lines(&shown);
     assert_eq!(lines.len(), 2, "{lines:?}");
     assert_eq!(lines[0], "roompeer: outcome ok (exit code 0)");
+}
+
+/// `scripts/demo.sh`, as a new user runs it: a short account of the call, not a wall of log.
+#[test]
+#[ignore = "needs root: the demo runs in a network namespace of its own"]
+fn the_demo_tells_what_happened_in_at_most_25_lines() {
+    // One pipe for both streams, so the lines come in the order a terminal shows them.
+    let out = std::process::Command::new("bash")
+        .args(["-c", "scripts/demo.sh 2>&1"])
+        .current_dir(root())
+        .env("DEMO_SECONDS", "3")
+        .env("ROOMPEER_BIN", env!("CARGO_BIN_EXE_roompeer"))
+        .env_remove("ROOMPEER_LOG")
+        .output()
+        .expect("demo");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{shown}");
+    let lines: Vec<&str> = shown.lines().collect();
+    assert!(lines.len() <= 25, "{} lines:\n{shown}", lines.len());
+    assert_eq!(shown.matches("; media ok").count(), 2, "{shown}");
+    let last = lines.last().copied().unwrap_or_default();
+    assert!(last.starts_with("demo: reports"), "{shown}");
 }
