@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 build_packages=(libclang-dev libasound2-dev libvpx-dev libwebrtc-audio-processing-dev cmake nasm pkg-config iproute2)
 # pulseaudio: a sound server with null sinks, so the tests play and capture through real
 # devices on a machine without a sound card.
-test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei pulseaudio pulseaudio-utils libasound2-plugins)
+# dpkg-dev (dpkg-shlibdeps) and desktop-file-utils: the Debian package's test.
+test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei pulseaudio pulseaudio-utils libasound2-plugins dpkg-dev desktop-file-utils)
 packages=("${build_packages[@]}")
 [ "${1:-}" = build ] || packages+=("${test_packages[@]}")
 
@@ -27,6 +28,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 [ "${1:-}" = build ] && exit 0
+# cargo-deb builds the Debian package (scripts/package.sh; its test installs it).
+if ! command -v cargo-deb >/dev/null 2>&1; then
+  echo "setup: installing cargo-deb (a few minutes' build)"
+  cargo install cargo-deb --version 3.8.0 --locked --quiet
+fi
 if [ ! -d tests/servers/node_modules ] || [ tests/servers/package-lock.json -nt tests/servers/node_modules ]; then
   echo "setup: installing the test servers' npm packages"
   npm ci --prefix tests/servers --no-audit --no-fund --loglevel=error

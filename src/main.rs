@@ -12,8 +12,17 @@ fn main() -> ExitCode {
     report::mark_start();
     let cli = Cli::parse();
     init_log(&cli);
-    if let Some(Command::Serve(args)) = &cli.command {
-        return serve(args);
+    match &cli.command {
+        Some(Command::Serve(args)) => return serve(args),
+        Some(Command::Completions { shell }) => {
+            let written = Cli::write_completions(*shell, &mut std::io::stdout());
+            return written_or_said(written, "the completion script");
+        }
+        Some(Command::Man { serve }) => {
+            let written = Cli::write_man_page(*serve, &mut std::io::stdout());
+            return written_or_said(written, "the manual page");
+        }
+        None => {}
     }
     if cli.list_devices {
         let devices = roompeer::devices::DeviceList::query();
@@ -69,6 +78,17 @@ fn main() -> ExitCode {
     // The runtime may hold tasks of closed peer connections; do not wait for them.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     ExitCode::from(u8::try_from(result.exit_code).unwrap_or(1))
+}
+
+/// Success, or a failed write said (a reader that closed the pipe early is no failure).
+fn written_or_said(written: std::io::Result<()>, what: &str) -> ExitCode {
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            eprintln!("roompeer: cannot write {what}: {e}");
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 /// The log on stderr: warnings by default, more with `-v`/`-vv`, or what `ROOMPEER_LOG` says;

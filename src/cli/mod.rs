@@ -230,6 +230,49 @@ pub enum Command {
     /// Run a room server with the seed server's protocol (2 peers a room), for socket.io 2.x
     /// and 3.x/4.x clients, serving the room page; prints `{"listening":…}` on stdout.
     Serve(ServeArgs),
+    /// Print a shell's completion script for roompeer on stdout, e.g.
+    /// `roompeer completions bash > ~/.local/share/bash-completion/completions/roompeer`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print roompeer's manual page (roff) on stdout, made from these options (for packages).
+    #[command(hide = true)]
+    Man {
+        /// The page of `roompeer serve` (roompeer-serve(1)) instead.
+        #[arg(long)]
+        serve: bool,
+    },
+}
+
+impl Cli {
+    /// Writes the completion script for `shell`.
+    pub fn write_completions(
+        shell: clap_complete::Shell,
+        out: &mut dyn std::io::Write,
+    ) -> std::io::Result<()> {
+        use clap::CommandFactory;
+        // clap_complete panics on a write error (a closed pipe): it writes to memory here.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "roompeer", &mut script);
+        out.write_all(&script)
+    }
+
+    /// Writes the manual page roompeer(1), or roompeer-serve(1) when `serve`.
+    pub fn write_man_page(serve: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        if serve {
+            // The page's name is the command's, as man(1) looks it up.
+            command = command
+                .find_subcommand("serve")
+                .cloned()
+                .unwrap_or_default()
+                .name("roompeer-serve")
+                .version(env!("CARGO_PKG_VERSION"));
+        }
+        clap_mangen::Man::new(command).render(out)
+    }
 }
 
 /// Options of `roompeer serve`.

@@ -581,6 +581,8 @@ pub fn run_window(cli: Cli, runtime: tokio::runtime::Handle) -> Result<(), Windo
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("roompeer")
+            // The desktop entry's name: Wayland's app_id and X11's WM_CLASS match it to its icon.
+            .with_app_id("roompeer")
             .with_inner_size([1240.0, 980.0]),
         ..Default::default()
     };

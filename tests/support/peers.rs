@@ -75,9 +75,21 @@ impl Peer {
         args: &[&str],
         env: &[(&str, &str)],
     ) -> Peer {
+        Self::start_program(ns, dir, name, env!("CARGO_BIN_EXE_roompeer"), args, env)
+    }
+
+    /// Like [`Peer::start_with_env`], running another roompeer binary (an installed one).
+    pub fn start_program(
+        ns: &Netns,
+        dir: &Path,
+        name: &str,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Peer {
         let report = dir.join(format!("{name}.json"));
         let mut child = ns
-            .command(env!("CARGO_BIN_EXE_roompeer"))
+            .command(program)
             .envs(env.iter().copied())
             .arg("--headless")
             .args(args)
