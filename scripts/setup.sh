@@ -9,8 +9,9 @@ cd "$(dirname "$0")/.."
 build_packages=(libclang-dev libasound2-dev libvpx-dev libwebrtc-audio-processing-dev cmake nasm pkg-config iproute2)
 # pulseaudio: a sound server with null sinks, so the tests play and capture through real
 # devices on a machine without a sound card.
-# dpkg-dev (dpkg-shlibdeps) and desktop-file-utils: the Debian package's test.
-test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei pulseaudio pulseaudio-utils libasound2-plugins dpkg-dev desktop-file-utils)
+# dpkg-dev (dpkg-shlibdeps) and desktop-file-utils: the Debian package's test; ffmpeg: reading
+# the recordings back.
+test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei pulseaudio pulseaudio-utils libasound2-plugins dpkg-dev desktop-file-utils ffmpeg)
 packages=("${build_packages[@]}")
 [ "${1:-}" = build ] || packages+=("${test_packages[@]}")
 

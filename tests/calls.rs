@@ -47,7 +47,15 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
         &ns,
         &dir,
         &common,
-        &["--id", "101", "--audio", "tone:440", "--record", &rec],
+        &[
+            "--id",
+            "101",
+            "--audio",
+            "tone:440",
+            "--record",
+            &rec,
+            "--record-raw",
+        ],
         &["--id", "202", "--audio", "tone:660"],
     );
     let (fa, fb) = pair.finish_ok();
@@ -128,6 +136,38 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
         candidates.lines().any(|l| l.contains("\"local\""))
             && candidates.lines().any(|l| l.contains("\"remote\""))
     );
+    // The peer's audio and video as they came, in one file a player opens.
+    let file = call.join(if vp8 { "remote.webm" } else { "remote.mp4" });
+    let probed = probe(&file);
+    let (pv, pa) = (
+        probed.video.expect("a video stream"),
+        probed.audio.expect("an audio stream"),
+    );
+    assert_eq!(pv.codec, if vp8 { "vp8" } else { "h264" });
+    assert_eq!(pa.codec, "opus");
+    let t = &fa.report.last_call.timings_ms;
+    let call_secs = (t.ended.unwrap() - t.ice_connected.unwrap()) as f64 / 1000.0;
+    for (kind, s) in [("video", &pv), ("audio", &pa)] {
+        assert!(
+            (s.duration - call_secs).abs() <= 0.05 * call_secs,
+            "{kind} lasts {} s in a {call_secs} s call",
+            s.duration
+        );
+    }
+    let decoded = fa.report.last_call.video.decoded_frames as f64;
+    assert!(
+        (pv.packets as f64 - decoded).abs() <= 0.05 * decoded,
+        "{} frames in the file, {decoded} decoded",
+        pv.packets
+    );
+    assert_decodes_cleanly(&file);
+    println!(
+        "FIGURE call via {kind:?} {codec}: recording {} kB for {call_secs:.1} s ({} frames, {} audio packets)",
+        std::fs::metadata(&file).unwrap().len() / 1000,
+        pv.packets,
+        pa.packets
+    );
+    // `--record-raw`: the decoded pictures and sound as well, frame-exact.
     let y4m = std::fs::read(call.join("remote-video.y4m")).unwrap();
     assert!(y4m.starts_with(b"YUV4MPEG2 W320 H240"), "y4m header");
     let wav = std::fs::metadata(call.join("remote-audio.wav"))

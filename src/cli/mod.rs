@@ -191,9 +191,15 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub calls: Option<u32>,
 
-    /// Record each call into DIR/call-N/ (SDP, candidates, remote video and audio).
+    /// Record each call into DIR/call-N/: its SDP and candidates, and the peer's video and
+    /// audio as they came in one file (`remote.webm` for VP8, `remote.mp4` for H.264; Opus).
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
+
+    /// With --record: also the decoded pictures and sound, frame-exact, as
+    /// `remote-video.y4m` and `remote-audio.wav` (large: about 8 GB for ten minutes at 640x480).
+    #[arg(long, requires = "record")]
+    pub record_raw: bool,
 
     /// Write a JSON report here, whatever the outcome.
     #[arg(long, value_name = "PATH")]
@@ -495,6 +501,7 @@ impl Cli {
                 },
             },
             record: self.record.clone(),
+            record_raw: self.record_raw,
             host,
             events: self.events.clone(),
             stats: self.stats.clone(),

@@ -26,6 +26,17 @@ impl SenderClock {
         }
     }
 
+    /// A mapping made on our side: RTP timestamp `rtp` at `unix_ms` on our wall clock (for a
+    /// stream whose sender sends no reports).
+    pub fn from_unix_ms(unix_ms: f64, rtp: u32) -> Self {
+        /// From 1900 (NTP's epoch) to 1970.
+        const NTP_TO_UNIX_MS: f64 = 2_208_988_800_000.0;
+        Self {
+            ntp_ms: unix_ms + NTP_TO_UNIX_MS,
+            rtp,
+        }
+    }
+
     /// The sender's wall-clock time of RTP timestamp `ts`, for a stream clocked at `rate` Hz.
     pub fn sender_ms(&self, ts: u32, rate: u32) -> f64 {
         let delta = ts.wrapping_sub(self.rtp) as i32;

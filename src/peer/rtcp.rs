@@ -121,6 +121,12 @@ impl ReceptionReports {
             let any = p.as_any();
             if let Some(sr) = any.downcast_ref::<SenderReport>() {
                 self.record(&sr.reports);
+                tracing::debug!(
+                    ssrc = sr.ssrc,
+                    ntp = sr.ntp_time,
+                    rtp = sr.rtp_time,
+                    "sender report"
+                );
                 self.senders
                     .record(sr.ssrc, SenderClock::from_report(sr.ntp_time, sr.rtp_time));
             } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {

@@ -13,6 +13,7 @@ mod receive;
 mod receive_audio;
 mod receive_video;
 mod received;
+mod record_call;
 mod send_audio;
 mod send_video;
 
@@ -121,6 +122,12 @@ pub struct CallMedia {
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Where to record this call, if anywhere.
     pub record_dir: Option<PathBuf>,
+    /// Also record the decoded pictures and sound as Y4M and WAV (`--record-raw`).
+    pub record_raw: bool,
+    /// The recording thread's queue: the peer's coded samples as they came.
+    recording: Option<std::sync::mpsc::SyncSender<record_call::Sample>>,
+    /// The queue was full and a sample was dropped (told once).
+    recording_behind: AtomicBool,
     /// Who watches the pictures and notices (the window), if anyone.
     pub observer: Option<Arc<dyn MediaObserver>>,
     /// Where the session hears of media events (for its event log).
@@ -149,20 +156,43 @@ impl CallMedia {
     /// Shared state for a call recorded to `record_dir` (if given), watched by `observer` (if
     /// given), telling media events to `events`.
     pub fn new(
-        record_dir: Option<PathBuf>,
+        record: Option<(PathBuf, bool)>,
         observer: Option<Arc<dyn MediaObserver>>,
         controls: Arc<MediaControls>,
         events: tokio::sync::mpsc::UnboundedSender<MediaEvent>,
         jitter: JitterTarget,
     ) -> Arc<Self> {
-        Arc::new(Self {
-            record_dir,
+        let media = Self {
+            record_raw: record.as_ref().is_some_and(|(_, raw)| *raw),
+            record_dir: record.map(|(dir, _)| dir),
             observer,
             events: Some(events),
             jitter,
             controls,
             ..Default::default()
-        })
+        };
+        let mut media = media;
+        if let Some(dir) = media.record_dir.clone() {
+            let (tx, rx) = std::sync::mpsc::sync_channel(record_call::QUEUE);
+            match record_call::spawn(dir, rx, media.sender_clocks.clone(), media.stop.clone()) {
+                Ok(handle) => {
+                    media.recording = Some(tx);
+                    media.keep_thread(handle);
+                }
+                Err(e) => tracing::error!("cannot start the recording thread: {e}"),
+            }
+        }
+        Arc::new(media)
+    }
+
+    /// Hands a coded sample to the recording, if the call is recorded.
+    fn record(&self, sample: record_call::Sample) {
+        if let Some(tx) = &self.recording
+            && tx.try_send(sample).is_err()
+            && !self.recording_behind.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!("the recording cannot keep up: samples are left out of it");
+        }
     }
 
     /// The lip-sync holds now.

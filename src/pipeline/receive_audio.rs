@@ -249,11 +249,15 @@ pub(super) async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMed
         }
     };
     let mut buffer = AudioJitterBuffer::new(Box::new(decoder));
-    let mut recorder = media.record_dir.as_ref().and_then(|d| {
-        WavWriter::create(&d.join("remote-audio.wav"))
-            .inspect_err(|e| tracing::error!("cannot record audio: {e}"))
-            .ok()
-    });
+    let mut recorder = media
+        .record_dir
+        .as_ref()
+        .filter(|_| media.record_raw)
+        .and_then(|d| {
+            WavWriter::create(&d.join("remote-audio.wav"))
+                .inspect_err(|e| tracing::error!("cannot record audio: {e}"))
+                .ok()
+        });
     let mut output = Output::new();
     let mut block = vec![0i16; BLOCK];
     let mut ssrc = None;
@@ -274,6 +278,11 @@ pub(super) async fn receive_opus(track: Arc<dyn TrackRemote>, media: Arc<CallMed
                 if let Ok(mut r) = media.received.lock() {
                     r.audio_packets += 1;
                 }
+                media.record(super::record_call::Sample::Audio {
+                    ssrc: h.ssrc,
+                    rtp: h.timestamp,
+                    data: packet.payload.to_vec(),
+                });
                 buffer.insert(
                     AudioPacket {
                         seq: h.sequence_number,

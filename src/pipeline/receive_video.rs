@@ -156,11 +156,15 @@ fn decode_video(
             return;
         }
     };
-    let mut recorder = media.record_dir.as_ref().and_then(|d| {
-        Y4mWriter::create(&d.join("remote-video.y4m"), 30)
-            .inspect_err(|e| tracing::error!("cannot record video: {e}"))
-            .ok()
-    });
+    let mut recorder = media
+        .record_dir
+        .as_ref()
+        .filter(|_| media.record_raw)
+        .and_then(|d| {
+            Y4mWriter::create(&d.join("remote-video.y4m"), 30)
+                .inspect_err(|e| tracing::error!("cannot record video: {e}"))
+                .ok()
+        });
     loop {
         let au = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(au) => au,
@@ -182,6 +186,13 @@ fn decode_video(
         if let Some(o) = &media.observer {
             o.remote_frame(&frame);
         }
+        media.record(super::record_call::Sample::Video {
+            codec,
+            ssrc: au.ssrc.unwrap_or_default(),
+            rtp: au.timestamp,
+            data: au.data,
+            size: (frame.width as u32, frame.height as u32),
+        });
         let stamp = read_stamp(&frame);
         let clock = au.ssrc.and_then(|s| media.sender_clocks.get(s));
         let event = media.received.lock().ok().and_then(|mut r| {

@@ -403,7 +403,9 @@ impl Runner {
             .clone()
             .map(|v| v as Arc<dyn crate::pipeline::MediaObserver>);
         let media = CallMedia::new(
-            recording.dir().map(|d| d.to_path_buf()),
+            recording
+                .dir()
+                .map(|d| (d.to_path_buf(), self.opts.record_raw)),
             observer,
             self.opts.peer.media.controls.clone(),
             self.media_events.0.clone(),

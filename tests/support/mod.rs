@@ -6,6 +6,7 @@ pub mod browser_call;
 pub mod browsers;
 pub mod certs;
 pub mod impair;
+pub mod media_files;
 pub mod nat_lab;
 pub mod netns;
 pub mod peers;
@@ -17,6 +18,7 @@ pub use {
     browser_call::{BrowserCall, CallSeen, Relay},
     browsers::*,
     certs::*,
+    media_files::*,
     nat_lab::*,
     netns::*,
     peers::*,
