@@ -55,6 +55,7 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
             "--record",
             &rec,
             "--record-raw",
+            "--record-local",
         ],
         &["--id", "202", "--audio", "tone:660"],
     );
@@ -161,6 +162,27 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
         pv.packets
     );
     assert_decodes_cleanly(&file);
+    // `--record-local`: what it sent, as sent, beside it.
+    let local = call.join(if vp8 { "local.webm" } else { "local.mp4" });
+    let mine = probe(&local);
+    let (lv, la) = (
+        mine.video.expect("our video"),
+        mine.audio.expect("our audio"),
+    );
+    assert_eq!(
+        (lv.codec.as_str(), la.codec.as_str()),
+        (pv.codec.as_str(), "opus")
+    );
+    let sent = fa.report.last_call.video.sent_frames as f64;
+    assert!(
+        (lv.packets as f64 - sent).abs() <= 0.05 * sent,
+        "{} frames in the local file, {sent} sent",
+        lv.packets
+    );
+    // It runs from our first frame (the call's start) to the end: a little longer than the
+    // call's connected time.
+    assert!(lv.duration >= 0.95 * call_secs, "{lv:?} in {call_secs} s");
+    assert_decodes_cleanly(&local);
     println!(
         "FIGURE call via {kind:?} {codec}: recording {} kB for {call_secs:.1} s ({} frames, {} audio packets)",
         std::fs::metadata(&file).unwrap().len() / 1000,

@@ -201,6 +201,11 @@ pub struct Cli {
     #[arg(long, requires = "record")]
     pub record_raw: bool,
 
+    /// With --record: also what roompeer sends, as sent, in `local.webm`/`local.mp4` (to view
+    /// beside the peer's).
+    #[arg(long, requires = "record")]
+    pub record_local: bool,
+
     /// Write a JSON report here, whatever the outcome.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
@@ -501,7 +506,10 @@ impl Cli {
                 },
             },
             record: self.record.clone(),
-            record_raw: self.record_raw,
+            record_options: crate::pipeline::RecordOptions {
+                raw: self.record_raw,
+                local: self.record_local,
+            },
             host,
             events: self.events.clone(),
             stats: self.stats.clone(),

@@ -2,6 +2,7 @@
 //! (libwebm's muxer, through the `webm` crate), H.264 and Opus into MP4 (the pure-Rust `muxide`;
 //! libwebm has no H.264). Nothing is decoded or encoded again.
 
+use crate::media::h264::nal_units;
 use crate::media::video::VideoCodec;
 use std::fs::File;
 use std::io::BufWriter;
@@ -153,52 +154,16 @@ pub fn is_keyframe(codec: VideoCodec, data: &[u8]) -> bool {
     match codec {
         // The frame tag's first bit is 0 for a key frame (RFC 6386 §9.1).
         VideoCodec::Vp8 => data.first().is_some_and(|b| b & 1 == 0),
-        VideoCodec::H264 => nal_types(data).any(|t| t == 5),
+        VideoCodec::H264 => crate::media::h264::is_keyframe(data),
     }
 }
 
 /// Whether an H.264 access unit carries its parameter sets (SPS 7 and PPS 8).
 pub fn has_parameter_sets(data: &[u8]) -> bool {
-    let mut types = nal_types(data);
-    let sps = types.clone().any(|t| t == 7);
-    sps && types.any(|t| t == 8)
-}
-
-/// The NAL unit types of an Annex B access unit.
-fn nal_types(data: &[u8]) -> impl Iterator<Item = u8> + Clone + '_ {
-    annexb_units(data).filter_map(|u| u.first().map(|b| b & 0x1f))
-}
-
-/// The NAL units (without start codes) of an Annex B access unit.
-pub fn annexb_units(data: &[u8]) -> impl Iterator<Item = &[u8]> + Clone + '_ {
-    let mut starts = Vec::new();
-    let mut i = 0;
-    while i + 3 <= data.len() {
-        if data[i] == 0 && data[i + 1] == 0 && data[i + 2] == 1 {
-            starts.push(i + 3);
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    let ends: Vec<usize> = starts
-        .iter()
-        .skip(1)
-        .map(|&s| {
-            // The next start code, and a leading zero of a four-byte one.
-            let mut e = s - 3;
-            if e > 0 && data[e - 1] == 0 {
-                e -= 1;
-            }
-            e
-        })
-        .chain(std::iter::once(data.len()))
+    let types: Vec<u8> = nal_units(data)
+        .filter_map(|u| u.first().map(|b| b & 0x1f))
         .collect();
-    starts
-        .into_iter()
-        .zip(ends)
-        .filter(|(s, e)| s < e)
-        .map(move |(s, e)| &data[s..e])
+    types.contains(&7) && types.contains(&8)
 }
 
 #[cfg(test)]
@@ -215,11 +180,6 @@ mod tests {
         assert!(has_parameter_sets(&idr));
         assert!(!is_keyframe(VideoCodec::H264, &p));
         assert!(!has_parameter_sets(&p));
-        let units: Vec<&[u8]> = annexb_units(&idr).collect();
-        assert_eq!(
-            units,
-            [&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 9, 9][..]]
-        );
         assert!(is_keyframe(VideoCodec::Vp8, &[0x50, 0x2a]));
         assert!(!is_keyframe(VideoCodec::Vp8, &[0x51, 0x2a]));
         assert!(!is_keyframe(VideoCodec::Vp8, &[]));

@@ -25,7 +25,7 @@ pub use send_video::start_video_sender;
 use crate::media::controls::MediaControls;
 use crate::media::frame::I420Frame;
 use crate::media::jitter::JitterTarget;
-use crate::media::lipsync::{SenderClocks, SyncHolds};
+use crate::media::lipsync::{SenderClock, SenderClocks, SyncHolds};
 use crate::media::processing::RenderAnalyzer;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
@@ -71,6 +71,15 @@ impl std::fmt::Debug for dyn MediaObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("MediaObserver")
     }
+}
+
+/// What `--record` writes besides the SDP, candidates and the peer's media in a container.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordOptions {
+    /// The decoded pictures and sound too, as Y4M and WAV (`--record-raw`).
+    pub raw: bool,
+    /// What we send, in a container of its own (`--record-local`).
+    pub local: bool,
 }
 
 /// What roompeer sends.
@@ -124,8 +133,10 @@ pub struct CallMedia {
     pub record_dir: Option<PathBuf>,
     /// Also record the decoded pictures and sound as Y4M and WAV (`--record-raw`).
     pub record_raw: bool,
-    /// The recording thread's queue: the peer's coded samples as they came.
-    recording: Option<std::sync::mpsc::SyncSender<record_call::Sample>>,
+    /// The recording threads' queues: the peer's coded samples as they came, and ours as
+    /// sent (`--record-local`).
+    recording: Option<std::sync::mpsc::SyncSender<record_call::Queued>>,
+    recording_local: Option<std::sync::mpsc::SyncSender<record_call::Queued>>,
     /// The queue was full and a sample was dropped (told once).
     recording_behind: AtomicBool,
     /// Who watches the pictures and notices (the window), if anyone.
@@ -156,14 +167,15 @@ impl CallMedia {
     /// Shared state for a call recorded to `record_dir` (if given), watched by `observer` (if
     /// given), telling media events to `events`.
     pub fn new(
-        record: Option<(PathBuf, bool)>,
+        record: Option<(PathBuf, RecordOptions)>,
         observer: Option<Arc<dyn MediaObserver>>,
         controls: Arc<MediaControls>,
         events: tokio::sync::mpsc::UnboundedSender<MediaEvent>,
         jitter: JitterTarget,
     ) -> Arc<Self> {
+        let options = record.as_ref().map(|(_, o)| *o).unwrap_or_default();
         let media = Self {
-            record_raw: record.as_ref().is_some_and(|(_, raw)| *raw),
+            record_raw: options.raw,
             record_dir: record.map(|(dir, _)| dir),
             observer,
             events: Some(events),
@@ -173,22 +185,56 @@ impl CallMedia {
         };
         let mut media = media;
         if let Some(dir) = media.record_dir.clone() {
-            let (tx, rx) = std::sync::mpsc::sync_channel(record_call::QUEUE);
-            match record_call::spawn(dir, rx, media.sender_clocks.clone(), media.stop.clone()) {
-                Ok(handle) => {
-                    media.recording = Some(tx);
-                    media.keep_thread(handle);
-                }
-                Err(e) => tracing::error!("cannot start the recording thread: {e}"),
+            media.recording = media.start_recording(dir.clone(), "remote");
+            if options.local {
+                media.recording_local = media.start_recording(dir, "local");
             }
         }
         Arc::new(media)
     }
 
-    /// Hands a coded sample to the recording, if the call is recorded.
+    fn start_recording(
+        &self,
+        dir: PathBuf,
+        stem: &'static str,
+    ) -> Option<std::sync::mpsc::SyncSender<record_call::Queued>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(record_call::QUEUE);
+        let clocks = self.sender_clocks.clone();
+        match record_call::spawn(dir, stem, rx, clocks, self.stop.clone()) {
+            Ok(handle) => {
+                self.keep_thread(handle);
+                Some(tx)
+            }
+            Err(e) => {
+                tracing::error!("cannot start the recording thread: {e}");
+                None
+            }
+        }
+    }
+
+    /// Hands a coded sample of the peer's to the recording, if the call is recorded.
     fn record(&self, sample: record_call::Sample) {
-        if let Some(tx) = &self.recording
-            && tx.try_send(sample).is_err()
+        self.queue(&self.recording, sample, None);
+    }
+
+    /// Whether what we send is recorded too.
+    fn records_local(&self) -> bool {
+        self.recording_local.is_some()
+    }
+
+    /// Hands a coded sample we sent, timed by `clock` (ours), to the local recording.
+    fn record_local(&self, sample: record_call::Sample, clock: SenderClock) {
+        self.queue(&self.recording_local, sample, Some(clock));
+    }
+
+    fn queue(
+        &self,
+        queue: &Option<std::sync::mpsc::SyncSender<record_call::Queued>>,
+        sample: record_call::Sample,
+        clock: Option<SenderClock>,
+    ) {
+        if let Some(tx) = queue
+            && tx.try_send(record_call::Queued { sample, clock }).is_err()
             && !self.recording_behind.swap(true, Ordering::Relaxed)
         {
             tracing::warn!("the recording cannot keep up: samples are left out of it");

@@ -1,17 +1,19 @@
 //! `--record`: the peer's audio and video as they came, in one container file per call
-//! (`call-N/remote.webm` or `remote.mp4`), on a thread of its own.
+//! (`call-N/remote.webm` or `remote.mp4`), and with `--record-local` what we sent
+//! (`local.webm`/`local.mp4`), each on a thread of its own.
 //!
 //! Each stream's samples are timed by its RTP timestamps on the sender's clock, mapped by its
 //! first RTCP sender report (the mapping lip sync uses), so audio and video line up as they
 //! were captured. [`Timeline`] (plain, tested) orders them across the two streams and decides
 //! where the file starts (the first keyframe) and what it leaves out.
 
-use crate::media::container::{ContainerWriter, annexb_units, has_parameter_sets, is_keyframe};
+use crate::media::container::{ContainerWriter, has_parameter_sets, is_keyframe};
+use crate::media::h264::nal_units;
 use crate::media::lipsync::{SenderClock, SenderClocks};
 use crate::media::video::VideoCodec;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -25,6 +27,14 @@ const REORDER: f64 = 500.0;
 const NO_REPORT_AFTER: Duration = Duration::from_secs(3);
 /// Samples queued for the recording thread before new ones are dropped.
 pub(super) const QUEUE: usize = 2048;
+
+/// A sample for the recording thread, with its stream's clock when the sender knows it (our
+/// own streams); the peer's streams are timed by its sender reports.
+#[derive(Debug)]
+pub(super) struct Queued {
+    pub sample: Sample,
+    pub clock: Option<SenderClock>,
+}
 
 /// One coded sample on its way to the file.
 #[derive(Debug, Clone, PartialEq)]
@@ -248,7 +258,7 @@ impl Timeline {
         if has_parameter_sets(&data) {
             self.parameter_sets.clear();
             for unit in
-                annexb_units(&data).filter(|u| matches!(u.first().map(|b| b & 0x1f), Some(7 | 8)))
+                nal_units(&data).filter(|u| matches!(u.first().map(|b| b & 0x1f), Some(7 | 8)))
             {
                 self.parameter_sets.extend_from_slice(&[0, 0, 0, 1]);
                 self.parameter_sets.extend_from_slice(unit);
@@ -263,18 +273,20 @@ impl Timeline {
 }
 
 /// The recording thread's end of the queue.
+/// Starts the thread that writes `dir/stem.<ext>`.
 pub(super) fn spawn(
     dir: PathBuf,
-    rx: Receiver<Sample>,
+    stem: &'static str,
+    rx: Receiver<Queued>,
     clocks: Arc<SenderClocks>,
     stop: CancellationToken,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
-        .name("recording".into())
-        .spawn(move || record(dir, rx, &clocks, &stop))
+        .name(format!("recording {stem}"))
+        .spawn(move || record(&dir.join(stem), rx, &clocks, &stop))
 }
 
-fn record(dir: PathBuf, rx: Receiver<Sample>, clocks: &SenderClocks, stop: &CancellationToken) {
+fn record(stem: &Path, rx: Receiver<Queued>, clocks: &SenderClocks, stop: &CancellationToken) {
     let mut timeline = Timeline::default();
     let mut file: Option<ContainerWriter> = None;
     let mut failed = false;
@@ -287,16 +299,16 @@ fn record(dir: PathBuf, rx: Receiver<Sample>, clocks: &SenderClocks, stop: &Canc
             Err(_) => break,
         };
         let now = Instant::now();
-        if let Some(s) = sample {
-            let clock = clocks.get(s.stream().0);
-            timeline.push(now, super::unix_ms_f64(), s, clock);
+        if let Some(Queued { sample, clock }) = sample {
+            let clock = clock.or_else(|| clocks.get(sample.stream().0));
+            timeline.push(now, super::unix_ms_f64(), sample, clock);
         }
         for w in timeline.take(now, false) {
-            apply(&dir, &mut file, &mut failed, w);
+            apply(stem, &mut file, &mut failed, w);
         }
     }
     for w in timeline.take(Instant::now(), true) {
-        apply(&dir, &mut file, &mut failed, w);
+        apply(stem, &mut file, &mut failed, w);
     }
     tracing::debug!(start = ?timeline.start, video = ?timeline.last_video, audio = ?timeline.last_audio, "recording ends");
     if let Some(f) = file {
@@ -308,13 +320,13 @@ fn record(dir: PathBuf, rx: Receiver<Sample>, clocks: &SenderClocks, stop: &Canc
     }
 }
 
-fn apply(dir: &std::path::Path, file: &mut Option<ContainerWriter>, failed: &mut bool, w: Write) {
+fn apply(stem: &Path, file: &mut Option<ContainerWriter>, failed: &mut bool, w: Write) {
     if *failed {
         return;
     }
     let result = match (w, file.as_mut()) {
         (Write::Start { codec, size, data }, None) => {
-            ContainerWriter::create(&dir.join("remote"), codec, size.0, size.1).and_then(|mut f| {
+            ContainerWriter::create(stem, codec, size.0, size.1).and_then(|mut f| {
                 let r = f.video(0.0, &data, true);
                 *file = Some(f);
                 r

@@ -136,6 +136,11 @@ pub fn start_audio_sender(
         .spawn(move || {
             let media = thread_media;
             let period = Duration::from_millis(20);
+            // The local recording's clock: 48 kHz ticks from our wall clock at the start, one
+            // packet's worth each (the source keeps the 20 ms cadence, silence included).
+            let local_clock =
+                crate::media::lipsync::SenderClock::from_unix_ms(super::unix_ms_f64(), 0);
+            let mut local_ticks: u32 = 0;
             let mut pcm = vec![0i16; FRAME_SAMPLES];
             let mut scratch = vec![0f32; FRAME_SAMPLES];
             let mut next = Instant::now();
@@ -172,6 +177,15 @@ pub fn start_audio_sender(
                 media
                     .bytes_sent
                     .fetch_add(packet.len() as u64, Ordering::Relaxed);
+                if media.records_local() {
+                    let sample = super::record_call::Sample::Audio {
+                        ssrc: 1,
+                        rtp: local_ticks,
+                        data: packet.clone(),
+                    };
+                    media.record_local(sample, local_clock);
+                }
+                local_ticks = local_ticks.wrapping_add(FRAME_SAMPLES as u32);
                 let sample = Sample {
                     data: packet.into(),
                     duration: period,

@@ -94,6 +94,9 @@ pub fn start_video_sender(
             // RTP time follows the capture schedule, skipped frames and stalls included, as a
             // browser's does: receivers time jitter and lip sync by it.
             let clock_start = next;
+            // The local recording times frames by the same RTP clock, started on our wall clock.
+            let local_clock =
+                crate::media::lipsync::SenderClock::from_unix_ms(super::unix_ms_f64(), 0);
             let mut rtp_ticks: u64 = 0;
             let mut counter = 0u32;
             let mut source = VideoSource::TestPattern;
@@ -174,6 +177,16 @@ pub fn start_video_sender(
                 if due > rtp_ticks {
                     packetizer.skip_samples((due - rtp_ticks) as u32);
                     rtp_ticks = due;
+                }
+                if media.records_local() {
+                    let sample = super::record_call::Sample::Video {
+                        codec: video_codec,
+                        ssrc: 0,
+                        rtp: rtp_ticks as u32,
+                        data: encoded.data.clone(),
+                        size: (frame.width as u32, frame.height as u32),
+                    };
+                    media.record_local(sample, local_clock);
                 }
                 rtp_ticks += u64::from(samples_per_frame);
                 let packets = match packetizer.packetize(

@@ -405,7 +405,7 @@ impl Runner {
         let media = CallMedia::new(
             recording
                 .dir()
-                .map(|d| (d.to_path_buf(), self.opts.record_raw)),
+                .map(|d| (d.to_path_buf(), self.opts.record_options)),
             observer,
             self.opts.peer.media.controls.clone(),
             self.media_events.0.clone(),

@@ -44,8 +44,8 @@ pub struct RunOptions {
     pub peer: PeerSettings,
     /// Where to record each call (`DIR/call-N/`).
     pub record: Option<PathBuf>,
-    /// Also record decoded pictures and sound as Y4M and WAV.
-    pub record_raw: bool,
+    /// What else `record` writes (raw media, our own streams).
+    pub record_options: crate::pipeline::RecordOptions,
     /// Host a room server first (no server was configured): the embedded default.
     pub host: Option<crate::server::ServeOptions>,
     /// Write each event as a JSON line here as it happens (`-`: stdout).
