@@ -145,6 +145,7 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
         probed.audio.expect("an audio stream"),
     );
     assert_eq!(pv.codec, if vp8 { "vp8" } else { "h264" });
+    assert!(pv.increasing && pa.increasing, "{pv:?} {pa:?}");
     assert_eq!(pa.codec, "opus");
     let t = &fa.report.last_call.timings_ms;
     let call_secs = (t.ended.unwrap() - t.ice_connected.unwrap()) as f64 / 1000.0;
@@ -173,6 +174,7 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
         (lv.codec.as_str(), la.codec.as_str()),
         (pv.codec.as_str(), "opus")
     );
+    assert!(lv.increasing && la.increasing, "{lv:?} {la:?}");
     let sent = fa.report.last_call.video.sent_frames as f64;
     assert!(
         (lv.packets as f64 - sent).abs() <= 0.05 * sent,

@@ -174,7 +174,7 @@ impl CallMedia {
         jitter: JitterTarget,
     ) -> Arc<Self> {
         let options = record.as_ref().map(|(_, o)| *o).unwrap_or_default();
-        let media = Self {
+        let mut media = Self {
             record_raw: options.raw,
             record_dir: record.map(|(dir, _)| dir),
             observer,
@@ -183,7 +183,6 @@ impl CallMedia {
             controls,
             ..Default::default()
         };
-        let mut media = media;
         if let Some(dir) = media.record_dir.clone() {
             media.recording = media.start_recording(dir.clone(), "remote");
             if options.local {

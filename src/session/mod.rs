@@ -54,7 +54,8 @@ pub struct RunOptions {
     pub stats: Option<PathBuf>,
 }
 
-/// What ties a session to the window: where it shows itself, and the Leave button.
+/// What ties a session to a view of it, the window or the terminal's status line: where it
+/// shows itself, and the window's Leave button.
 #[derive(Debug, Clone)]
 pub struct WindowLink {
     /// Where the window reads the session's state.
