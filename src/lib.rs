@@ -10,6 +10,7 @@ pub mod live;
 pub mod media;
 pub mod peer;
 pub mod pipeline;
+pub mod profile;
 pub mod report;
 pub mod server;
 pub mod session;

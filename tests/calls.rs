@@ -305,18 +305,59 @@ fn a_forced_engineio_version_the_server_does_not_speak_fails_clearly() {
 }
 
 /// `--stats PATH` writes the call's figures once a second as JSON lines, for a long run's
-/// trends: the frames received, the memory, lip sync.
+/// trends: the frames received, the memory, lip sync. On the other side, `--profile DIR` leaves
+/// a flame graph and the CPU time per thread and per function.
 #[test]
 #[ignore = "needs root: network namespaces"]
-fn stats_lines_follow_the_call_once_a_second() {
+fn stats_lines_follow_the_call_once_a_second_and_a_profile_shows_where_the_cpu_went() {
     let dir = scratch("stats-lines");
     let ns = Netns::new();
     let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
     let url = server.http();
     let stats = dir.join("a-stats.jsonl");
     let a = ["--stats", stats.to_str().unwrap()];
-    let (fa, _) = Pair::start(&ns, &dir, &one_call(&url, "4"), &a, &[]).finish_ok();
+    let profile = dir.join("b-profile");
+    let b = ["--profile", profile.to_str().unwrap()];
+    let (fa, fb) = Pair::start(&ns, &dir, &one_call(&url, "4"), &a, &b).finish_ok();
     assert_eq!(fa.code, 0);
+    let read =
+        |name: &str| std::fs::read(profile.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let summary: roompeer::profile::ProfileSummary =
+        serde_json::from_slice(&read("profile.json")).expect("profile.json reads as a summary");
+    let thread = |name: &str| {
+        summary
+            .thread_cpu
+            .iter()
+            .find(|t| t.name == name)
+            .map_or(0.0, |t| t.cpu_s)
+    };
+    for t in ["video-send", "video-decode", "tokio-rt-worker"] {
+        assert!(thread(t) > 0.0, "no CPU time for {t}: {summary:?}");
+    }
+    let reported = fb.report.cpu_seconds.unwrap_or(0.0);
+    assert!(
+        summary.cpu_s >= reported * 0.5 && summary.samples > 0,
+        "the threads' clocks add up to {} CPU-s, the report says {reported}: {summary:?}",
+        summary.cpu_s
+    );
+    assert!(
+        summary.threads.iter().any(|t| t.name == "video-send")
+            && !summary.functions_self.is_empty()
+            && !summary.functions_total.is_empty(),
+        "samples of the encoding thread and functions: {summary:?}"
+    );
+    let svg = String::from_utf8(read("flamegraph.svg")).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("video-send"),
+        "flame graph: {}",
+        &svg[..svg.len().min(300)]
+    );
+    let text = String::from_utf8(read("profile.txt")).unwrap();
+    assert!(
+        text.contains("per thread, from the threads' clocks"),
+        "{text}"
+    );
+    assert!(!read("stacks.folded").is_empty());
     let text = std::fs::read_to_string(&stats).unwrap();
     let lines: Vec<serde_json::Value> = text
         .lines()

@@ -22,7 +22,6 @@ use crate::report::Report;
 use crate::settings::{Settings, SettingsStore, server_key};
 use eframe::egui;
 use i18n::Lang;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -318,18 +317,12 @@ impl RoompeerApp {
         }
     }
 
+    /// Saves an SDP beside the recordings (or here), named by kind and time.
     fn save(&mut self, name: &str, sdp: &str) {
-        let dir = self
-            .cli
-            .record
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("."));
-        let path = dir.join(format!(
-            "{name}-{}.sdp",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-        ));
+        let dir = self.cli.record.clone().unwrap_or_default();
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let secs = since_epoch.map_or(0, |d| d.as_secs());
+        let path = dir.join(format!("{name}-{secs}.sdp"));
         self.notice = Some(
             match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, sdp)) {
                 Ok(()) => format!("saved the {name} SDP to {}", path.display()),

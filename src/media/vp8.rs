@@ -39,6 +39,32 @@ pub struct Vp8Encoder {
     pts: i64,
 }
 
+/// libvpx's VP8 speed, as libwebrtc sets it on x86: negative, so it is fixed. A positive value
+/// (8 before) lets libvpx pick the speed itself so that encoding fills (16 - value)/16 of the
+/// frame interval: in a call it slowed down until it spent 17 ms on each 640x480 frame, 3.6
+/// CPU-s in a 20 s call plus 3.3 s in its worker thread, against 2 ms at this speed.
+const SPEED: c_int = -6;
+
+/// Encoder threads for a frame size, as libwebrtc picks them: more threads only for large
+/// frames on machines with cores to spare, since libvpx's VP8 threads wait for each other by
+/// spinning, which burns a shared core instead of encoding faster.
+fn encoder_threads(width: usize, height: usize, cores: usize) -> u32 {
+    let pixels = width * height;
+    if pixels >= 1920 * 1080 && cores > 8 {
+        8
+    } else if pixels >= 1280 * 960 && cores > 6 {
+        3
+    } else if pixels >= 640 * 480 && cores > 3 {
+        2
+    } else {
+        1
+    }
+}
+
+fn cpu_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 // SAFETY: the codec context is used from one thread at a time (`&mut self`), and libvpx keeps no
 // thread-local state for it.
 unsafe impl Send for Vp8Encoder {}
@@ -71,7 +97,7 @@ impl Vp8Encoder {
             cfg.g_error_resilient = 1;
             cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_AUTO;
             cfg.kf_max_dist = kf_max;
-            cfg.g_threads = 2;
+            cfg.g_threads = encoder_threads(width, height, cpu_cores());
             let mut ctx = Box::new(MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init());
             check(
                 vpx::vpx_codec_enc_init_ver(
@@ -90,11 +116,15 @@ impl Vp8Encoder {
                 height,
                 pts: 0,
             };
-            // Fastest real-time speed: a call, not an archive.
             let speed = vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int;
             check(
-                vpx::vpx_codec_control_(&mut *encoder.ctx, speed, 8 as c_int),
+                vpx::vpx_codec_control_(&mut *encoder.ctx, speed, SPEED),
                 "speed setting",
+            )?;
+            let static_threshold = vpx::vp8e_enc_control_id::VP8E_SET_STATIC_THRESHOLD as c_int;
+            check(
+                vpx::vpx_codec_control_(&mut *encoder.ctx, static_threshold, 1 as c_int),
+                "static threshold",
             )?;
             Ok(encoder)
         }
@@ -123,11 +153,6 @@ impl Vp8Encoder {
                 got: format!("{}x{}", frame.width, frame.height),
             });
         }
-        // Packed I420 as libvpx wants it: Y, then U, then V.
-        let mut packed = Vec::with_capacity(frame.y.len() + frame.u.len() + frame.v.len());
-        packed.extend_from_slice(&frame.y);
-        packed.extend_from_slice(&frame.u);
-        packed.extend_from_slice(&frame.v);
         let flags = if keyframe {
             vpx::VPX_EFLAG_FORCE_KF as i64
         } else {
@@ -137,8 +162,9 @@ impl Vp8Encoder {
             data: Vec::new(),
             keyframe: false,
         };
-        // SAFETY: the image wraps `packed`, which outlives the encode call; packets returned by
-        // get_cx_data are valid until the next encode call and are copied out before it.
+        // SAFETY: the image points at the frame's three planes (libvpx only reads them), which
+        // outlive the encode call; packets returned by get_cx_data are valid until the next
+        // encode call and are copied out before it.
         unsafe {
             let mut img = MaybeUninit::<vpx::vpx_image_t>::zeroed().assume_init();
             let wrapped = vpx::vpx_img_wrap(
@@ -147,8 +173,14 @@ impl Vp8Encoder {
                 self.width as u32,
                 self.height as u32,
                 1,
-                packed.as_mut_ptr(),
+                frame.y.as_ptr().cast_mut(),
             );
+            // The planes as they are, not packed into one buffer (a copy of each frame).
+            img.planes[1] = frame.u.as_ptr().cast_mut();
+            img.planes[2] = frame.v.as_ptr().cast_mut();
+            img.stride[0] = self.width as c_int;
+            img.stride[1] = (self.width / 2) as c_int;
+            img.stride[2] = (self.width / 2) as c_int;
             if wrapped.is_null() {
                 return Err(CodecError::Libvpx {
                     step: "image wrapping",
@@ -282,6 +314,16 @@ impl Drop for Vp8Decoder {
 mod tests {
     use super::*;
     use crate::media::testsrc::{Stamp, TestPattern, read_stamp};
+
+    #[test]
+    fn more_encoder_threads_only_for_large_frames_on_many_cores() {
+        assert_eq!(encoder_threads(640, 480, 2), 1);
+        assert_eq!(encoder_threads(640, 480, 4), 2);
+        assert_eq!(encoder_threads(1280, 720, 8), 2);
+        assert_eq!(encoder_threads(1920, 1080, 8), 3);
+        assert_eq!(encoder_threads(1920, 1080, 16), 8);
+        assert_eq!(encoder_threads(320, 240, 16), 1);
+    }
 
     #[test]
     fn encode_decode_keeps_the_stamp_and_keyframes_come_on_request() {

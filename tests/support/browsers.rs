@@ -77,6 +77,11 @@ impl BrowserPeer {
         }
     }
 
+    /// The driver's process id (the browser's processes are its descendants), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Waits for the page to report `event` (e.g. `joined`); panics on an error report.
     pub fn wait_for(&self, event: &str, timeout: Duration) -> Value {
         let deadline = std::time::Instant::now() + timeout;
@@ -92,12 +97,17 @@ impl BrowserPeer {
     }
 
     /// Waits for the result of the call as the browser saw it.
-    pub fn finish(mut self) -> Value {
+    pub fn finish(self) -> Value {
         let result = self.wait_for("result", Duration::from_secs(120));
+        self.closed();
+        result
+    }
+
+    /// Waits until the driver has closed the browser and exited (after its `result`).
+    pub fn closed(mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.wait();
         }
-        result
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod browser_call;
 pub mod browsers;
 pub mod certs;
+pub mod cpu;
 pub mod impair;
 pub mod media_files;
 pub mod nat_lab;

@@ -199,6 +199,11 @@ impl Peer {
         line.split_whitespace().nth(1)?.parse().ok()
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn joined(self) -> Peer {
         self.wait_event("joined", Duration::from_secs(20));
         self

@@ -24,6 +24,8 @@ pub struct ArrivalJitter {
     target: Duration,
     /// The smallest relative delay in the window, ms.
     earliest: f64,
+    /// The window's delays, reused for the percentile (no allocation per packet).
+    scratch: Vec<f64>,
 }
 
 impl Default for ArrivalJitter {
@@ -40,6 +42,7 @@ impl ArrivalJitter {
             origin: None,
             target: FLOOR,
             earliest: f64::INFINITY,
+            scratch: Vec::new(),
         }
     }
 
@@ -62,11 +65,6 @@ impl ArrivalJitter {
             self.seen.pop_front();
         }
         self.target = self.compute();
-        self.earliest = self
-            .seen
-            .iter()
-            .map(|&(_, d)| d)
-            .fold(f64::INFINITY, f64::min);
     }
 
     /// How much later than the earliest packets of late this packet arrived.
@@ -78,15 +76,20 @@ impl ArrivalJitter {
         Duration::from_secs_f64(((delay - self.earliest) / 1000.0).max(0.0))
     }
 
-    fn compute(&self) -> Duration {
-        let mut delays: Vec<f64> = self.seen.iter().map(|&(_, d)| d).collect();
+    /// The target from the window; also keeps its earliest delay. A selection, not a sort: it
+    /// runs for every packet.
+    fn compute(&mut self) -> Duration {
+        let delays = &mut self.scratch;
+        delays.clear();
+        delays.extend(self.seen.iter().map(|&(_, d)| d));
+        self.earliest = delays.iter().copied().fold(f64::INFINITY, f64::min);
         if delays.len() < 2 {
             return FLOOR;
         }
-        delays.sort_by(f64::total_cmp);
-        let earliest = delays[0];
+        let earliest = self.earliest;
         let at = ((delays.len() - 1) as f64 * QUANTILE).round() as usize;
-        let spread = (delays[at] - earliest).max(0.0);
+        let (_, late, _) = delays.select_nth_unstable_by(at, f64::total_cmp);
+        let spread = (*late - earliest).max(0.0);
         Duration::from_secs_f64(spread / 1000.0)
             .max(FLOOR)
             .min(MAX_TARGET)

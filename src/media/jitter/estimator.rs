@@ -31,6 +31,8 @@ pub struct LatenessEstimator {
     frames: VecDeque<(Instant, f64)>,
     /// The estimate, ms, as of the last frame.
     estimate_ms: f64,
+    /// The window's lateness values, reused for the percentile (no allocation per frame).
+    scratch: Vec<f64>,
 }
 
 impl LatenessEstimator {
@@ -44,9 +46,11 @@ impl LatenessEstimator {
             self.frames.pop_front();
         }
         self.frames.push_back((at, late_ms.max(0.0)));
-        let mut sorted: Vec<f64> = self.frames.iter().map(|&(_, l)| l).collect();
-        sorted.sort_unstable_by(f64::total_cmp);
-        self.estimate_ms = sorted[((sorted.len() - 1) as f64 * QUANTILE).round() as usize];
+        let late = &mut self.scratch;
+        late.clear();
+        late.extend(self.frames.iter().map(|&(_, l)| l));
+        let at = ((late.len() - 1) as f64 * QUANTILE).round() as usize;
+        self.estimate_ms = *late.select_nth_unstable_by(at, f64::total_cmp).1;
     }
 
     /// The delay to allow for, ms (0 until frames came).
