@@ -122,6 +122,12 @@ impl AvSync {
 /// Within this, audio and video count as together: no stream is held back (browsers leave
 /// differences under 30 ms alone too).
 const IN_SYNC_MS: f64 = 30.0;
+/// Video may run this far ahead of audio before it is held: sound after the picture is seen
+/// far later than sound before it (ITU-R BT.1359: +45 ms for sound early, -125 ms for sound
+/// late), and on a jittery path audio's buffer is deeper than video's, so holding video to
+/// within 30 ms gave back the video buffer's savings (40 ms of video delay on the 30±10 ms path
+/// for a difference nobody sees). A held video stream is brought back to 30 ms early, not to 0.
+const VIDEO_EARLY_OK_MS: f64 = 45.0;
 /// The most one update moves a stream, so that a wrong reading does not make a jump.
 const MAX_STEP_MS: f64 = 40.0;
 /// The most a stream is held back for the other.
@@ -141,7 +147,7 @@ pub struct SyncHolds {
 impl SyncHolds {
     /// Moves the holds towards an offset of zero; `offset_ms` > 0 means video late.
     pub fn update(&mut self, offset_ms: f64) {
-        if offset_ms.abs() <= IN_SYNC_MS {
+        if (-VIDEO_EARLY_OK_MS..=IN_SYNC_MS).contains(&offset_ms) {
             // Together enough: nothing more is held, but a hold the offset no longer needs is
             // let go. Without this, a hold set while the machine was loaded (video 50 ms early
             // for a moment) stayed for the rest of the call: 31 ms of video delay for nothing,
@@ -153,14 +159,15 @@ impl SyncHolds {
             }
             return;
         }
-        let mut step = offset_ms.abs().min(MAX_STEP_MS);
         if offset_ms < 0.0 {
-            // Video early: first release audio's hold, then hold video.
+            // Video early: first release audio's hold, then hold video (to 30 ms early).
+            let mut step = offset_ms.abs().min(MAX_STEP_MS);
             let release = step.min(self.audio_ms);
             self.audio_ms -= release;
-            step -= release;
+            step = (step - release).min(-offset_ms - IN_SYNC_MS).max(0.0);
             self.video_ms = (self.video_ms + step).min(MAX_HOLD_MS);
         } else {
+            let mut step = offset_ms.abs().min(MAX_STEP_MS);
             let release = step.min(self.video_ms);
             self.video_ms -= release;
             step -= release;
@@ -215,8 +222,14 @@ mod tests {
         assert_eq!((h.video_ms, h.audio_ms), (0.0, 40.0));
         h.update(-50.0);
         assert_eq!((h.video_ms, h.audio_ms), (0.0, 0.0));
+        // Video 45 ms early is left alone (sound late is seen far later than sound early);
+        // 80 ms early, video is held back to 30 ms early, 40 ms at a time.
+        h.update(-45.0);
+        assert_eq!((h.video_ms, h.audio_ms), (0.0, 0.0));
         h.update(-50.0);
-        assert_eq!((h.video_ms, h.audio_ms), (40.0, 0.0));
+        assert_eq!((h.video_ms, h.audio_ms), (20.0, 0.0));
+        h.update(-80.0);
+        assert_eq!((h.video_ms, h.audio_ms), (60.0, 0.0));
         // Never beyond half a second.
         for _ in 0..100 {
             h.update(-1000.0);
@@ -226,9 +239,9 @@ mod tests {
 
     #[test]
     fn a_hold_no_longer_needed_is_let_go_within_the_deadband() {
-        // A moment of video 50 ms early (a loaded machine) left video held 40 ms.
+        // A moment of video 70 ms early (a loaded machine) left video held 40 ms.
         let mut h = SyncHolds::default();
-        h.update(-50.0);
+        h.update(-70.0);
         assert_eq!((h.video_ms, h.audio_ms), (40.0, 0.0));
         // Now, with that hold, video is 16 ms late: the hold goes down by that much...
         h.update(16.0);

@@ -12,7 +12,9 @@
 //! 512 kbit/s prior, which P-frames never corrected) turned every size difference into
 //! predicted delay, and the residuals' spread kept 35–75 ms of buffer on a path whose frames
 //! varied by 7 ms. The percentile needs no model; large frames count as often as they come
-//! (a keyframe every second is allowed for, one after a loss costs that one frame).
+//! (a keyframe every few frames is allowed for; one after a loss costs that one frame). Half a
+//! second of frames far earlier than the estimate ends a spike: a queue that drained, or a
+//! keyframe as rare as senders make them now, is not waited for afterwards.
 //! Frames a retransmission completed are not fed in (see the buffer's retransmit allowance).
 
 use std::collections::VecDeque;
@@ -23,6 +25,14 @@ use std::time::{Duration, Instant};
 pub const WINDOW: Duration = Duration::from_secs(3);
 /// The share of frames the buffer is sized for.
 const QUANTILE: f64 = 0.95;
+/// Frames in a row that came this much earlier than the estimate allows for...
+const FAR_EARLY_MS: f64 = 40.0;
+/// ...and how many, before the spike that raised the estimate is forgotten: the frames of a
+/// queue that built up and drained (lateness growing to 125 ms on the 30±10 ms path, then back
+/// to 14) otherwise held every frame after it 90 ms for the rest of the window.
+const FAR_EARLY_RUN: usize = 15;
+/// What is kept when a spike is forgotten.
+const KEPT_AFTER_SPIKE: Duration = Duration::from_millis(500);
 
 /// The recent frames' lateness.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +41,8 @@ pub struct LatenessEstimator {
     frames: VecDeque<(Instant, f64)>,
     /// The estimate, ms, as of the last frame.
     estimate_ms: f64,
+    /// Frames in a row far earlier than the estimate.
+    far_early: usize,
     /// The window's lateness values, reused for the percentile (no allocation per frame).
     scratch: Vec<f64>,
 }
@@ -44,6 +56,22 @@ impl LatenessEstimator {
             .is_some_and(|&(t, _)| at.saturating_duration_since(t) > WINDOW)
         {
             self.frames.pop_front();
+        }
+        self.far_early = if late_ms + FAR_EARLY_MS < self.estimate_ms {
+            self.far_early + 1
+        } else {
+            0
+        };
+        if self.far_early >= FAR_EARLY_RUN {
+            // The path is back to its usual lateness: the spike is over.
+            self.far_early = 0;
+            while self
+                .frames
+                .front()
+                .is_some_and(|&(t, _)| at.saturating_duration_since(t) > KEPT_AFTER_SPIKE)
+            {
+                self.frames.pop_front();
+            }
         }
         self.frames.push_back((at, late_ms.max(0.0)));
         let late = &mut self.scratch;
@@ -79,6 +107,27 @@ mod tests {
             e.update(t + Duration::from_millis(33 * i as u64), late(i));
         }
         e.jitter_ms()
+    }
+
+    #[test]
+    fn a_queue_that_built_up_and_drained_is_forgotten_once_frames_are_early_again() {
+        // 3 s of lateness growing 50 ms a second, then on time again (±10 ms).
+        let mut seed = 3;
+        let t = Instant::now();
+        let mut e = LatenessEstimator::default();
+        for i in 0..180u64 {
+            let late = if i < 90 {
+                i as f64 * 50.0 / 30.0
+            } else {
+                10.0 * noise(&mut seed)
+            };
+            e.update(t + Duration::from_millis(33 * i), late);
+            if i == 92 {
+                assert!(e.jitter_ms() > 100.0, "the spike counts while it lasts");
+            }
+        }
+        // Half a second of early frames later (not the 3 s window), it is gone.
+        assert!(e.jitter_ms() < 11.0, "{}", e.jitter_ms());
     }
 
     #[test]

@@ -52,6 +52,12 @@ const KEYFRAME_ANSWER: Duration = Duration::from_millis(400);
 /// Until an RTT is measured, a hole filled sooner than this after its NACK was reordering
 /// (on the 30±10 ms path they filled 0-24 ms after; retransmissions on a 20 ms path took 25+).
 const UNMEASURED_REORDER: Duration = Duration::from_millis(20);
+/// Frames that retransmissions must have completed, within [`RECOVERY_MEMORY`], before frames
+/// wait a round trip for them (libwebrtc's NACK limit is also 3): on a jittery path one packet
+/// reordered past its NACK, in the first second, passed for a recovery and held every frame up
+/// to 134 ms for 5 s, a third of the call's mean buffer.
+const RECOVERIES_TO_WAIT: usize = 3;
+const RECOVERY_MEMORY: Duration = Duration::from_secs(10);
 /// Until an RTT is measured.
 const DEFAULT_RTT: Duration = Duration::from_millis(100);
 
@@ -145,6 +151,9 @@ pub struct JitterBuffer {
     /// without. (A share, not a duration: the round trip it multiplies is the latest one, not
     /// the guess in force at a recovery before any was measured.)
     retransmit_share: f64,
+    /// When frames were last completed by a retransmission, and their timestamps (one entry a
+    /// frame), within [`RECOVERY_MEMORY`].
+    recoveries: VecDeque<(Instant, u32)>,
     /// How long video is held back for audio to catch up (lip sync).
     sync_hold: Duration,
     out: VecDeque<VideoPacket>,
@@ -186,6 +195,7 @@ impl JitterBuffer {
             answer_delay: Duration::ZERO,
             gave_up_at: None,
             retransmit_share: 0.0,
+            recoveries: VecDeque::new(),
             sync_hold: Duration::ZERO,
             out: VecDeque::new(),
             nacks: Vec::new(),
@@ -226,11 +236,35 @@ impl JitterBuffer {
     /// (Given up before it, as when this was two round trips, a packet whose first two
     /// retransmissions were lost cost a keyframe, and a keyframe costs far more delay than
     /// waiting: a freeze, a burst, and frames late behind it.)
+    ///
+    /// Before the first frame is out, one answer is waited for, not five: packets sent before
+    /// the path was up (or the receiver could decrypt them) never come, and waiting 620 ms for
+    /// one held the first picture and every frame behind it (a 210 ms mean wait in the first
+    /// second on the 30±10 ms path); a first picture that cannot be decoded costs a keyframe
+    /// request instead, about a round trip.
     fn give_up_after(&self) -> Duration {
         let answer = (self.rtt + Duration::from_millis(20)).max(self.answer_delay.mul_f64(1.25));
+        let tries = if self.stats.frames == 0 { 1 } else { MAX_NACKS };
         self.reorder_wait
-            + (self.nack_again_after() * (MAX_NACKS - 1) + answer)
+            + (self.nack_again_after() * (tries - 1) + answer)
                 .clamp(Duration::from_millis(60), Duration::from_millis(600))
+    }
+
+    /// A retransmission completed (part of) the frame with this timestamp.
+    fn note_recovery(&mut self, now: Instant, ts: u32) {
+        while self
+            .recoveries
+            .front()
+            .is_some_and(|&(t, _)| now.saturating_duration_since(t) > RECOVERY_MEMORY)
+        {
+            self.recoveries.pop_front();
+        }
+        if self.recoveries.back().is_none_or(|&(_, last)| last != ts) {
+            self.recoveries.push_back((now, ts));
+        }
+        if self.target == JitterTarget::Adaptive && self.recoveries.len() >= RECOVERIES_TO_WAIT {
+            self.retransmit_share = 1.0;
+        }
     }
 
     fn nack_again_after(&self) -> Duration {
@@ -310,10 +344,8 @@ impl JitterBuffer {
                     let answered = now.saturating_duration_since(at);
                     self.answer_delay = self.answer_delay.mul_f64(0.95).max(answered);
                 }
-                // A retransmission saved a frame: keep time for the next ones.
-                if self.target == JitterTarget::Adaptive {
-                    self.retransmit_share = 1.0;
-                }
+                // Retransmissions saved frames: keep time for the next ones.
+                self.note_recovery(now, packet.timestamp);
             }
         }
         let ts = i64::from(packet.timestamp);

@@ -145,9 +145,29 @@ fn a_lost_packet_is_nacked_at_once_and_waited_for() {
     assert_eq!(drain(&mut b, again), vec![102, 103, 104, 105]);
     let stats = b.stats();
     assert_eq!((stats.nacked_packets, stats.recovered_packets), (1, 1));
+    assert_eq!(
+        b.target(),
+        Duration::ZERO,
+        "one recovery (perhaps a reordered packet) does not hold every frame a round trip"
+    );
+    // Two more frames completed by retransmissions: now frames wait a round trip for them.
+    let mut at = again;
+    for n in [3u32, 5] {
+        at += FRAME;
+        let f = frame(n, 100 + 2 * n as u16, 2);
+        b.push(at, f[0].clone());
+        for p in frame(n + 1, 102 + 2 * n as u16, 2) {
+            b.push(at + FRAME, p);
+        }
+        assert_eq!(b.take_nacks(at + FRAME), vec![101 + 2 * n as u16]);
+        at += FRAME + Duration::from_millis(25);
+        b.push(at, f[1].clone());
+        assert_eq!(drain(&mut b, at + Duration::from_secs(1)).len(), 4);
+    }
+    assert_eq!(b.stats().recovered_packets, 3);
     assert!(
         b.target() >= Duration::from_millis(20),
-        "a recovery keeps a round trip in the target: {:?}",
+        "recoveries keep a round trip in the target: {:?}",
         b.target()
     );
 }
@@ -328,4 +348,25 @@ fn before_rtcp_measures_the_round_trip_a_quick_answer_is_a_recovery() {
     );
     // And the round trip it showed, not the guess, sizes the retransmit allowance.
     assert!(b.target() <= ms(36), "{:?}", b.target());
+}
+
+#[test]
+fn at_the_start_a_missing_packet_is_waited_for_one_answer_only() {
+    let t = Instant::now();
+    let mut b = JitterBuffer::new(JitterTarget::Adaptive);
+    // No round trip measured yet (the 100 ms guess). Frame 0 loses its second packet, which
+    // was sent before the path was up and never comes; frame 1 is whole.
+    let f0 = frame(0, 10, 2);
+    b.push(t, f0[0].clone());
+    for p in frame(1, 12, 2) {
+        b.push(t + FRAME, p);
+    }
+    assert_eq!(b.take_nacks(t + FRAME), vec![11]);
+    assert!(drain(&mut b, t + FRAME + Duration::from_millis(100)).is_empty());
+    // One answer's time after the hole showed (a round trip and 20 ms), not five NACKs'
+    // (620 ms).
+    let out = drain(&mut b, t + FRAME + Duration::from_millis(121));
+    assert!(out.contains(&12) && out.contains(&13), "{out:?}");
+    // Later holes get every try again.
+    assert!(b.give_up_after() > Duration::from_millis(500));
 }
