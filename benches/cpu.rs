@@ -17,9 +17,8 @@
 mod support;
 
 use roompeer::media::frame::I420Frame;
-use roompeer::media::h264::{H264Decoder, H264Encoder};
 use roompeer::media::testsrc::{Stamp, TestPattern};
-use roompeer::media::vp8::{Vp8Decoder, Vp8Encoder};
+use roompeer::media::video::{VideoCodec, VideoDecoder, VideoEncoder};
 use std::time::{Duration, Instant};
 use support::cpu::{Cost, TreeMeter, any_process, is_chromium};
 use support::*;
@@ -52,33 +51,21 @@ fn codec_figures() {
     println!("|---|---|---|---|---|");
     for (w, h, rate) in [(640, 480, 1_000_000), (1280, 720, 2_500_000)] {
         let frames = pictures(w, h);
-        let mut enc = H264Encoder::new(w, h, 20.0, rate, 600).unwrap();
-        let t = Instant::now();
-        let encoded: Vec<Vec<u8>> = frames
-            .iter()
-            .map(|f| enc.encode(f, false).unwrap().data)
-            .collect();
-        let encode = per_frame_ms(t);
-        let mut dec = H264Decoder::new().unwrap();
-        let t = Instant::now();
-        for au in encoded.iter().filter(|a| !a.is_empty()) {
-            dec.decode(au).unwrap();
+        for (name, codec) in [("H.264", VideoCodec::H264), ("VP8", VideoCodec::Vp8)] {
+            let mut enc = VideoEncoder::new(codec, w, h, 20, rate, 600).unwrap();
+            let t = Instant::now();
+            let encoded: Vec<Vec<u8>> = frames
+                .iter()
+                .map(|f| enc.encode(f, false).unwrap().data)
+                .collect();
+            let encode = per_frame_ms(t);
+            let mut dec = VideoDecoder::new(codec).unwrap();
+            let t = Instant::now();
+            for f in encoded.iter().filter(|f| !f.is_empty()) {
+                dec.decode(f).unwrap();
+            }
+            row(name, w, h, encode, per_frame_ms(t), &encoded);
         }
-        row("H.264", w, h, encode, per_frame_ms(t), &encoded);
-
-        let mut enc = Vp8Encoder::new(w, h, 20, rate, 600).unwrap();
-        let t = Instant::now();
-        let encoded: Vec<Vec<u8>> = frames
-            .iter()
-            .map(|f| enc.encode(f, false).unwrap().data)
-            .collect();
-        let encode = per_frame_ms(t);
-        let mut dec = Vp8Decoder::new().unwrap();
-        let t = Instant::now();
-        for f in encoded.iter().filter(|f| !f.is_empty()) {
-            dec.decode(f).unwrap();
-        }
-        row("VP8", w, h, encode, per_frame_ms(t), &encoded);
 
         let pattern = TestPattern::new(w, h);
         let mut f = I420Frame::black(w, h);

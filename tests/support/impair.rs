@@ -7,7 +7,7 @@ use super::Netns;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// What the path does to each datagram, in each direction.
@@ -53,6 +53,10 @@ pub struct ImpairedRelay {
     /// Where clients send (in place of the server).
     pub port: u16,
     stop: Arc<AtomicBool>,
+    /// The latest any datagram left after its time, µs, and how many left 10 ms late or more:
+    /// the relay's own delay, which would otherwise pass for the path's (or the peers').
+    late_max_us: Arc<AtomicU64>,
+    late_count: Arc<AtomicU64>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -81,6 +85,8 @@ impl ImpairedRelay {
         let mut threads = Vec::new();
         // The scheduler: sends each datagram at its time.
         let sched_stop = stop.clone();
+        let (late_max_us, late_count) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (max_us, count) = (late_max_us.clone(), late_count.clone());
         threads.push(std::thread::spawn(move || {
             let mut heap = BinaryHeap::new();
             while !sched_stop.load(Ordering::Relaxed) {
@@ -97,6 +103,11 @@ impl ImpairedRelay {
                 while heap.peek().is_some_and(|d| d.at <= Instant::now()) {
                     let d = heap.pop().unwrap();
                     let _ = d.socket.send_to(&d.data, d.to);
+                    let late = Instant::now().saturating_duration_since(d.at);
+                    max_us.fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+                    if late >= Duration::from_millis(10) {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
         }));
@@ -154,8 +165,20 @@ impl ImpairedRelay {
         ImpairedRelay {
             port,
             stop,
+            late_max_us,
+            late_count,
             threads,
         }
+    }
+}
+
+impl ImpairedRelay {
+    /// How late the relay itself sent datagrams: (the latest, ms; how many 10 ms or more).
+    pub fn own_lateness(&self) -> (f64, u64) {
+        (
+            self.late_max_us.load(Ordering::Relaxed) as f64 / 1000.0,
+            self.late_count.load(Ordering::Relaxed),
+        )
     }
 }
 
@@ -164,6 +187,12 @@ impl Drop for ImpairedRelay {
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();
+        }
+        let (max_ms, late) = self.own_lateness();
+        if late > 0 {
+            eprintln!(
+                "impaired relay: {late} datagrams left 10 ms or more after their time (at most {max_ms:.1} ms): the relay's own delay"
+            );
         }
     }
 }
