@@ -12,17 +12,19 @@ fn main() -> ExitCode {
     report::mark_start();
     let cli = Cli::parse();
     init_log(&cli);
-    let profiler = cli.profile.as_deref().and_then(|dir| {
+    let dir = cli.profile.clone();
+    let profiler = dir.as_deref().and_then(|dir| {
         roompeer::profile::Profiler::start(dir)
             .inspect_err(|e| eprintln!("roompeer: {e}"))
             .ok()
     });
     let code = run(cli);
-    if let Some(profiler) = profiler {
+    if let (Some(profiler), Some(dir)) = (profiler, dir) {
         match profiler.finish() {
             Ok(summary) => eprintln!(
-                "roompeer: CPU profile ({:.2} CPU-s sampled) written: flamegraph.svg and profile.txt",
-                summary.samples as f64 / f64::from(summary.frequency_hz.max(1))
+                "roompeer: the run used {:.2} CPU-s; where it went: {} (flamegraph.svg, profile.txt)",
+                summary.cpu_s,
+                dir.display()
             ),
             Err(e) => eprintln!("roompeer: {e}"),
         }
