@@ -8,8 +8,7 @@ use super::{PeerError, PeerSettings, rtcp};
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::{NackResponderBuilder, Slot};
 use rtc::peer_connection::configuration::interceptor_registry::{
-    CongestionFeedback, configure_congestion_control, configure_rtcp_reports,
-    configure_simulcast_extension_headers,
+    configure_rtcp_reports, configure_simulcast_extension_headers,
 };
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodecParameters, RtpCodecKind};
 use std::net::SocketAddr;
@@ -105,13 +104,12 @@ pub(super) async fn build_connection(
         video_bps * 1.25 + AUDIO_RESERVE_BPS,
         estimate,
     );
-    let registry =
-        configure_congestion_control(registry, gcc, CongestionFeedback::Twcc, &mut engine)
-            .map_err(err("cannot set up congestion control"))?
-            .with(
-                Slot::from(rtcp::SLOT),
-                rtcp::KeyframeRequestForwarder::new(reports),
-            );
+    let registry = super::congestion::configure(registry, gcc, &mut engine)
+        .map_err(err("cannot set up congestion control"))?
+        .with(
+            Slot::from(rtcp::SLOT),
+            rtcp::KeyframeRequestForwarder::new(reports),
+        );
     let config = RTCConfigurationBuilder::new()
         // Twins first: a bridged url's stand-in must not get a STUN twin (its mapped address
         // would be the TCP connection's, useless for UDP).

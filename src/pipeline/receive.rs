@@ -61,6 +61,14 @@ pub(super) async fn next_packet(
                 media
                     .packets_received
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                // Lines up with the impaired relay's trace: where a packet's delay was spent.
+                tracing::trace!(
+                    target: "roompeer::rtp_in",
+                    ssrc = packet.header.ssrc,
+                    seq = packet.header.sequence_number,
+                    ts = packet.header.timestamp,
+                    "rtp in"
+                );
                 return Some(packet);
             }
             // After an ICE restart the track opens again on its first packet; nothing to do.

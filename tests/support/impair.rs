@@ -141,9 +141,11 @@ impl ImpairedRelay {
                         data: data.to_vec(),
                     });
                 };
+            let mut trace = RtpTrace::from_env();
             while !up_stop.load(Ordering::Relaxed) {
                 // Datagrams from clients.
                 if let Ok((n, from)) = listen.recv_from(&mut buf) {
+                    trace.note("up", from, &buf[..n]);
                     let up = upstream
                         .entry(from)
                         .or_insert_with(|| {
@@ -157,6 +159,7 @@ impl ImpairedRelay {
                 // Datagrams from the server, back to their clients.
                 for (client, up) in &upstream {
                     while let Ok((n, _)) = up.recv_from(&mut buf) {
+                        trace.note("down", *client, &buf[..n]);
                         schedule(&mut rng, &mut seq, listen.clone(), *client, &buf[..n]);
                     }
                 }
@@ -194,5 +197,52 @@ impl Drop for ImpairedRelay {
                 "impaired relay: {late} datagrams left 10 ms or more after their time (at most {max_ms:.1} ms): the relay's own delay"
             );
         }
+    }
+}
+
+/// With `ROOMPEER_RELAY_TRACE=FILE`, one CSV line per RTP packet the relay takes in (inside a
+/// TURN ChannelData frame; SRTP leaves the RTP header in the clear): when (wall clock, µs), which way, the
+/// client, SSRC, sequence number and timestamp. It tells a queue in a sender (packets reach
+/// the relay late) from one in a receiver (they reach it on time).
+struct RtpTrace(Option<std::io::BufWriter<std::fs::File>>);
+
+impl RtpTrace {
+    fn from_env() -> RtpTrace {
+        let file = std::env::var_os("ROOMPEER_RELAY_TRACE").map(|path| {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("relay trace file");
+            std::io::BufWriter::new(f)
+        });
+        RtpTrace(file)
+    }
+
+    fn note(&mut self, way: &str, client: SocketAddr, frame: &[u8]) {
+        use std::io::Write;
+        let Some(out) = &mut self.0 else { return };
+        // ChannelData: channel number 0x4000..0x7fff, length, then the datagram.
+        if frame.len() < 16 || !(0x40..0x80).contains(&frame[0]) {
+            return;
+        }
+        let rtp = &frame[4..];
+        let pt = rtp[1] & 0x7f;
+        if rtp[0] >> 6 != 2 || (64..96).contains(&pt) {
+            return;
+        }
+        let seq = u16::from_be_bytes([rtp[2], rtp[3]]);
+        let ts = u32::from_be_bytes([rtp[4], rtp[5], rtp[6], rtp[7]]);
+        let ssrc = u32::from_be_bytes([rtp[8], rtp[9], rtp[10], rtp[11]]);
+        let _ = writeln!(
+            out,
+            "{},{way},{},{ssrc},{pt},{seq},{ts},{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_micros(),
+            client.port(),
+            frame.len()
+        );
     }
 }
