@@ -52,7 +52,15 @@ fn codec_figures() {
     for (w, h, rate) in [(640, 480, 1_000_000), (1280, 720, 2_500_000)] {
         let frames = pictures(w, h);
         for (name, codec) in [("H.264", VideoCodec::H264), ("VP8", VideoCodec::Vp8)] {
-            let mut enc = VideoEncoder::new(codec, w, h, 20, rate, 600).unwrap();
+            let mut enc = VideoEncoder::new(
+                codec,
+                (w, h),
+                roompeer::media::video::Content::Motion,
+                20,
+                rate,
+                600,
+            )
+            .unwrap();
             let t = Instant::now();
             let encoded: Vec<Vec<u8>> = frames
                 .iter()

@@ -18,7 +18,14 @@ use support::*;
 
 fn codec_figures() {
     let (w, h, frames) = (640, 480, 300u32);
-    let mut enc = H264Encoder::new(w, h, 30.0, 1_000_000, 60).unwrap();
+    let mut enc = H264Encoder::new(
+        (w, h),
+        roompeer::media::video::Content::Motion,
+        30.0,
+        1_000_000,
+        60,
+    )
+    .unwrap();
     let mut dec = H264Decoder::new().unwrap();
     let pattern = TestPattern::new(w, h);
     let mut frame = I420Frame::black(w, h);

@@ -10,8 +10,8 @@ build_packages=(libclang-dev libasound2-dev libvpx-dev libwebrtc-audio-processin
 # pulseaudio: a sound server with null sinks, so the tests play and capture through real
 # devices on a machine without a sound card.
 # dpkg-dev (dpkg-shlibdeps) and desktop-file-utils: the Debian package's test; ffmpeg: reading
-# the recordings back.
-test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei pulseaudio pulseaudio-utils libasound2-plugins dpkg-dev desktop-file-utils ffmpeg)
+# the recordings back; xvfb: a virtual X screen to share.
+test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei pulseaudio pulseaudio-utils libasound2-plugins dpkg-dev desktop-file-utils ffmpeg xvfb)
 packages=("${build_packages[@]}")
 [ "${1:-}" = build ] || packages+=("${test_packages[@]}")
 

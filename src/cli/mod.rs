@@ -26,6 +26,13 @@ use std::time::Duration;
 use webrtc::peer_connection::RTCIceServer;
 
 /// roompeer: joins a room on a socket.io signaling server and holds a WebRTC call.
+/// `--video-size`'s default (a camera's).
+pub const DEFAULT_VIDEO_SIZE: (usize, usize) = (640, 480);
+/// `--fps`'s default (a camera's).
+pub const DEFAULT_FPS: u32 = 30;
+/// A shared screen's frames per second unless `--fps` says otherwise.
+pub const SCREEN_FPS: u32 = 15;
+
 #[derive(Debug, Clone, Parser)]
 #[command(version, about, long_about = None, args_conflicts_with_subcommands = true)]
 pub struct Cli {
@@ -108,8 +115,10 @@ pub struct Cli {
     pub config: Option<PathBuf>,
 
     /// Video source: `testsrc` (a moving picture that carries a stamp), `camera` (the first
-    /// camera) or `camera:NAME` (a camera by index or part of its name). Default: `testsrc`
-    /// headless, `camera` in the window (the test picture when there is no camera).
+    /// camera), `camera:NAME` (a camera by index or part of its name), `screen` (the whole X
+    /// screen of $DISPLAY), `screen:N` (its N-th monitor, from 0) or `window:TITLE` (the first
+    /// window whose title contains TITLE). Default: `testsrc` headless, `camera` in the window
+    /// (the test picture when there is no camera).
     #[arg(long, value_name = "SOURCE", value_parser = parse_video)]
     pub video: Option<VideoIn>,
 
@@ -121,12 +130,13 @@ pub struct Cli {
     #[arg(long)]
     pub list_devices: bool,
 
-    /// Video size, WIDTHxHEIGHT.
+    /// Video size, WIDTHxHEIGHT. A shared screen goes at its own size, scaled down to fit
+    /// 1920x1080 (or this, when given).
     #[arg(long, value_name = "WxH", default_value = "640x480", value_parser = parse_size)]
     pub video_size: (usize, usize),
 
-    /// Video frames per second.
-    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=60))]
+    /// Video frames per second (a shared screen: 15, or this when given).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_FPS, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub fps: u32,
 
     /// Video bit rate in kbit/s.
@@ -507,6 +517,18 @@ impl Cli {
                     height,
                     fps: self.fps,
                     bitrate_bps: self.video_kbps * 1000,
+                    // The defaults are a camera's; a screen goes at its own size and a
+                    // screen's rate unless these were asked for.
+                    screen_limit: if self.video_size == DEFAULT_VIDEO_SIZE {
+                        crate::media::bgrx::SCREEN_LIMIT
+                    } else {
+                        self.video_size
+                    },
+                    screen_fps: if self.fps == DEFAULT_FPS {
+                        SCREEN_FPS
+                    } else {
+                        self.fps
+                    },
                     sender_id,
                     controls: Arc::new(self.media_controls()),
                 },

@@ -74,13 +74,32 @@ pub fn parse_audio(s: &str) -> Result<AudioIn, ValueError> {
 
 /// Reads a `--video` value.
 pub fn parse_video(s: &str) -> Result<VideoIn, ValueError> {
+    use crate::media::controls::ScreenChoice;
+    const EXPECTED: &str =
+        "expected testsrc, camera, camera:NAME, screen, screen:N (a monitor) or window:TITLE";
     match s {
-        "testsrc" => Ok(VideoIn::TestPattern),
-        "camera" => Ok(VideoIn::Camera(None)),
-        _ => s
-            .strip_prefix("camera:")
-            .map(|c| VideoIn::Camera(Some(c.to_owned())))
-            .ok_or_else(|| ValueError("expected testsrc, camera or camera:NAME".into())),
+        "testsrc" => return Ok(VideoIn::TestPattern),
+        "camera" => return Ok(VideoIn::Camera(None)),
+        "screen" => return Ok(VideoIn::Screen(ScreenChoice::Whole)),
+        _ => {}
+    }
+    if let Some(c) = s.strip_prefix("camera:") {
+        return Ok(VideoIn::Camera(Some(c.to_owned())));
+    }
+    if let Some(n) = s.strip_prefix("screen:") {
+        return n
+            .parse()
+            .map(|n| VideoIn::Screen(ScreenChoice::Monitor(n)))
+            .map_err(|_| {
+                ValueError(format!(
+                    "screen:{n}: a monitor is a number from 0; {EXPECTED}"
+                ))
+            });
+    }
+    match s.strip_prefix("window:") {
+        Some("") => Err(ValueError(format!("window: needs a title; {EXPECTED}"))),
+        Some(title) => Ok(VideoIn::Screen(ScreenChoice::Window(title.to_owned()))),
+        None => Err(ValueError(EXPECTED.into())),
     }
 }
 

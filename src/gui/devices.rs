@@ -68,6 +68,7 @@ pub fn show(
                     .cloned()
                     .unwrap_or_else(|| t("Test picture").to_owned()),
                 VideoIn::Camera(Some(c)) => c.clone(),
+                VideoIn::Screen(choice) => choice.to_string(),
             };
             egui::ComboBox::from_id_salt("camera")
                 .selected_text(current)

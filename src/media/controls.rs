@@ -33,6 +33,30 @@ pub enum VideoIn {
     TestPattern,
     /// A camera: the first one, or the one whose name contains this (or with this index).
     Camera(Option<String>),
+    /// A screen or a window (X11).
+    Screen(ScreenChoice),
+}
+
+/// Which screen content is shared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScreenChoice {
+    /// The whole default screen of `$DISPLAY`.
+    Whole,
+    /// One monitor of it (XRandR's order, from 0).
+    Monitor(usize),
+    /// The first window whose title contains this.
+    Window(String),
+}
+
+impl std::fmt::Display for ScreenChoice {
+    /// As `--video` takes it, and as the report's `video.source` begins.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Whole => write!(f, "screen"),
+            Self::Monitor(n) => write!(f, "screen:{n}"),
+            Self::Window(title) => write!(f, "window:{title}"),
+        }
+    }
 }
 
 impl AudioIn {
@@ -65,6 +89,7 @@ impl VideoIn {
             Self::TestPattern => "testsrc".into(),
             Self::Camera(None) => "camera".into(),
             Self::Camera(Some(c)) => format!("camera:{c}"),
+            Self::Screen(choice) => choice.to_string(),
         }
     }
 }

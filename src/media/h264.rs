@@ -1,12 +1,13 @@
 //! H.264 with openh264: constrained baseline for WebRTC.
 
 use super::frame::I420Frame;
+use super::video::{Content, DETAIL_MAX_QP};
 use crate::media::CodecError;
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Level, Profile,
-    RateControlMode, UsageType,
+    QpRange, RateControlMode, UsageType,
 };
 
 /// H.264 NAL unit types that matter here.
@@ -65,23 +66,39 @@ pub fn nal_units(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 impl H264Encoder {
     /// An encoder for frames of this size; `intra_period` frames between regular keyframes.
     pub fn new(
-        width: usize,
-        height: usize,
+        (width, height): (usize, usize),
+        content: Content,
         fps: f32,
         bitrate_bps: u32,
         intra_period: u32,
     ) -> Result<Self, CodecError> {
-        let _ = (width, height);
-        let config = EncoderConfig::new()
+        // Level 3.1 holds 1280x720 (3600 macroblocks); a larger screen needs 4.0 (8192).
+        let macroblocks = width.div_ceil(16) * height.div_ceil(16);
+        let level = if macroblocks > 3600 {
+            Level::Level_4_0
+        } else {
+            Level::Level_3_1
+        };
+        let mut config = EncoderConfig::new()
             .profile(Profile::Baseline)
-            .level(Level::Level_3_1)
-            .usage_type(UsageType::CameraVideoRealTime)
+            .level(level)
+            .usage_type(match content {
+                Content::Motion => UsageType::CameraVideoRealTime,
+                Content::Detail => UsageType::ScreenContentRealTime,
+            })
             .rate_control_mode(RateControlMode::Bitrate)
             .bitrate(BitRate::from_bps(bitrate_bps))
             .max_frame_rate(FrameRate::from_hz(fps))
             // Rate control needs frame skipping; a skipped frame is reported as empty.
             .skip_frames(true)
             .intra_frame_period(IntraFramePeriod::from_num_frames(intra_period));
+        if content == Content::Detail {
+            // openh264 turns these two off for screen content anyway, with a warning each.
+            config = config
+                .qp(QpRange::new(0, DETAIL_MAX_QP))
+                .adaptive_quantization(false)
+                .background_detection(false);
+        }
         let encoder =
             Encoder::with_api_config(OpenH264API::from_source(), config).map_err(|e| {
                 CodecError::Start {
@@ -221,7 +238,7 @@ mod tests {
     #[test]
     fn encode_decode_keeps_the_stamp_and_idr_has_parameter_sets() {
         let (w, h) = (320, 240);
-        let mut enc = H264Encoder::new(w, h, 30.0, 500_000, 60).unwrap();
+        let mut enc = H264Encoder::new((w, h), Content::Motion, 30.0, 500_000, 60).unwrap();
         let mut dec = H264Decoder::new().unwrap();
         let p = TestPattern::new(w, h);
         let mut f = I420Frame::black(w, h);

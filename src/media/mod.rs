@@ -2,6 +2,7 @@
 //! [`crate::devices`]; the network is elsewhere.
 
 pub mod audio_jitter;
+pub mod bgrx;
 pub mod container;
 pub mod controls;
 pub mod frame;

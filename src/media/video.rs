@@ -69,6 +69,20 @@ impl std::fmt::Display for VideoCodec {
     }
 }
 
+/// What a picture shows, as a track's content hint says it: the encoder keeps motion smooth
+/// for a camera, and detail sharp for a screen (text must stay readable; frames may drop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// A camera or the test picture.
+    Motion,
+    /// A screen or a window.
+    Detail,
+}
+
+/// The highest quantizer a screen is encoded with (of 51 in H.264, scaled to VP8's 63): rate
+/// control then skips frames rather than blur text.
+pub const DETAIL_MAX_QP: u8 = 38;
+
 /// An encoder for the negotiated codec.
 pub enum VideoEncoder {
     /// openh264 (boxed: its state is large, and the encoder lives on its own thread anyway).
@@ -78,27 +92,27 @@ pub enum VideoEncoder {
 }
 
 impl VideoEncoder {
-    /// A real-time encoder for `width`x`height` at `fps`, with a keyframe at least every
-    /// `keyframe_interval` frames.
+    /// A real-time encoder for `width`x`height` `content` at `fps`, with a keyframe at least
+    /// every `keyframe_interval` frames.
     pub fn new(
         codec: VideoCodec,
-        width: usize,
-        height: usize,
+        (width, height): (usize, usize),
+        content: Content,
         fps: u32,
         bitrate_bps: u32,
         keyframe_interval: u32,
     ) -> Result<Self, CodecError> {
         Ok(match codec {
             VideoCodec::H264 => Self::H264(Box::new(H264Encoder::new(
-                width,
-                height,
+                (width, height),
+                content,
                 fps as f32,
                 bitrate_bps,
                 keyframe_interval,
             )?)),
             VideoCodec::Vp8 => Self::Vp8(Vp8Encoder::new(
-                width,
-                height,
+                (width, height),
+                content,
                 fps,
                 bitrate_bps,
                 keyframe_interval,
@@ -307,7 +321,7 @@ mod tests {
     /// Encodes `n` stamped frames in `codec` and packetizes them as RTP payloads per frame.
     fn packetized(codec: VideoCodec, n: u32) -> Vec<(Vec<Bytes>, Stamp)> {
         let (w, h) = (320, 240);
-        let mut enc = VideoEncoder::new(codec, w, h, 30, 400_000, 1000).unwrap();
+        let mut enc = VideoEncoder::new(codec, (w, h), Content::Motion, 30, 400_000, 1000).unwrap();
         let pattern = TestPattern::new(w, h);
         let mut frame = I420Frame::black(w, h);
         let mut payloader: Box<dyn Payloader> = match codec {

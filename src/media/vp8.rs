@@ -4,6 +4,7 @@
 //! unsafe code is confined to this file, and every libvpx object is owned by exactly one value.
 
 use super::frame::I420Frame;
+use super::video::{Content, DETAIL_MAX_QP};
 use crate::media::CodecError;
 use std::mem::MaybeUninit;
 use std::os::raw::c_int;
@@ -72,8 +73,8 @@ unsafe impl Send for Vp8Encoder {}
 impl Vp8Encoder {
     /// An encoder for `width`x`height` at `fps`, aiming at `bitrate_bps`.
     pub fn new(
-        width: usize,
-        height: usize,
+        (width, height): (usize, usize),
+        content: Content,
         fps: u32,
         bitrate_bps: u32,
         kf_max: u32,
@@ -98,6 +99,9 @@ impl Vp8Encoder {
             cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_AUTO;
             cfg.kf_max_dist = kf_max;
             cfg.g_threads = encoder_threads(width, height, cpu_cores());
+            if content == Content::Detail {
+                cfg.rc_max_quantizer = u32::from(DETAIL_MAX_QP) * 63 / 51;
+            }
             let mut ctx = Box::new(MaybeUninit::<vpx::vpx_codec_ctx_t>::zeroed().assume_init());
             check(
                 vpx::vpx_codec_enc_init_ver(
@@ -126,6 +130,13 @@ impl Vp8Encoder {
                 vpx::vpx_codec_control_(&mut *encoder.ctx, static_threshold, 1 as c_int),
                 "static threshold",
             )?;
+            if content == Content::Detail {
+                let screen = vpx::vp8e_enc_control_id::VP8E_SET_SCREEN_CONTENT_MODE as c_int;
+                check(
+                    vpx::vpx_codec_control_(&mut *encoder.ctx, screen, 1 as c_int),
+                    "screen content mode",
+                )?;
+            }
             Ok(encoder)
         }
     }
@@ -328,7 +339,7 @@ mod tests {
     #[test]
     fn encode_decode_keeps_the_stamp_and_keyframes_come_on_request() {
         let (w, h) = (320, 240);
-        let mut enc = Vp8Encoder::new(w, h, 30, 600_000, 60).unwrap();
+        let mut enc = Vp8Encoder::new((w, h), Content::Motion, 30, 600_000, 60).unwrap();
         let mut dec = Vp8Decoder::new().unwrap();
         let p = TestPattern::new(w, h);
         let mut f = I420Frame::black(w, h);

@@ -93,6 +93,10 @@ pub struct MediaSettings {
     pub fps: u32,
     /// Video bit rate.
     pub bitrate_bps: u32,
+    /// A shared screen is scaled down to fit this (`--video-size` when given, else 1920x1080).
+    pub screen_limit: (usize, usize),
+    /// A shared screen's frames per second (`--fps` when given, else 15).
+    pub screen_fps: u32,
     /// Written into every video frame, so the receiver knows whose picture it sees.
     pub sender_id: u16,
     /// Sources, sinks, mute and processing, changeable during a call.

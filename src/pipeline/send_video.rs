@@ -1,13 +1,15 @@
-//! Sending video: the chosen source (the test picture or a camera), the encoder following
-//! congestion control, the packetizer, the track; keyframes on the peer's request.
+//! Sending video: the chosen source (the test picture, a camera, a screen or a window), the
+//! encoder following congestion control (made anew when the picture's size or kind changes),
+//! the packetizer, the track; keyframes on the peer's request.
 
 use super::{CallMedia, MediaSettings, PipelineError, unix_ms};
 use crate::devices::camera::CameraCapture;
+use crate::devices::screen::ScreenCapture;
 use crate::media::controls::VideoIn;
 use crate::media::frame::I420Frame;
 use crate::media::marker;
 use crate::media::testsrc::{Stamp, TestPattern};
-use crate::media::video::{VideoCodec, VideoEncoder};
+use crate::media::video::{Content, VideoCodec, VideoEncoder};
 use rtc::rtp::packetizer::Packetizer;
 use rtc::rtp_transceiver::SSRC;
 use rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters;
@@ -40,14 +42,16 @@ pub fn start_video_sender(
     // only every 100 s, as libwebrtc: a keyframe is many frames' worth of bits, and each one
     // held the picture back while it crossed a slow link (a keyframe every 2 s kept the peer's
     // jitter buffer 200 ms deep at 450 kbit/s).
+    // Made here too, so a codec that cannot start fails the call's set-up.
     let mut encoder = VideoEncoder::new(
         video_codec,
-        settings.width,
-        settings.height,
+        (settings.width, settings.height),
+        Content::Motion,
         fps,
         settings.bitrate_bps,
         fps * 100,
     )?;
+    let mut encoding = ((settings.width, settings.height), Content::Motion);
     let payloader = codec
         .rtp_codec
         .payloader()
@@ -64,8 +68,8 @@ pub fn start_video_sender(
         Box::new(rtc::rtp::sequence::new_random_sequencer()),
         codec.rtp_codec.clock_rate,
     );
-    let samples_per_frame = codec.rtp_codec.clock_rate / fps;
     let clock_rate = f64::from(codec.rtp_codec.clock_rate);
+    let clock_ticks = codec.rtp_codec.clock_rate;
     let pattern = TestPattern::new(settings.width, settings.height);
 
     // Keyframe requests arrive as RTCP on the local track.
@@ -88,7 +92,6 @@ pub fn start_video_sender(
         .name("video-send".into())
         .spawn(move || {
             let media = thread_media;
-            let frame_time = Duration::from_secs(1) / fps;
             let mut frame = I420Frame::black(settings.width, settings.height);
             let mut next = Instant::now();
             // RTP time follows the capture schedule, skipped frames and stalls included, as a
@@ -111,8 +114,11 @@ pub fn start_video_sender(
                 let g = media.controls.generation();
                 if g != generation {
                     generation = g;
-                    source = VideoSource::open(&media, settings.width, settings.height, fps);
+                    source = VideoSource::open(&media, &settings);
                 }
+                let fps = source.fps(&settings);
+                let frame_time = Duration::from_secs(1) / fps;
+                let samples_per_frame = clock_ticks / fps;
                 let now = Instant::now();
                 if next > now {
                     std::thread::sleep(next - now);
@@ -126,7 +132,7 @@ pub fn start_video_sender(
                     sent_ms: unix_ms(),
                 };
                 if media.controls.camera_off() {
-                    frame = I420Frame::black(settings.width, settings.height);
+                    frame = I420Frame::black(frame.width, frame.height);
                 } else {
                     match &source {
                         VideoSource::TestPattern => {
@@ -140,6 +146,34 @@ pub fn start_video_sender(
                             if let Some(f) = cam.take() {
                                 frame = f;
                             }
+                        }
+                        VideoSource::Screen(screen) => {
+                            if let Some(f) = screen.take() {
+                                frame = f;
+                            }
+                        }
+                    }
+                }
+                let wanted = ((frame.width, frame.height), source.content());
+                if wanted != encoding {
+                    // A new size or kind of picture: a new encoder, starting with a keyframe.
+                    let made = VideoEncoder::new(
+                        video_codec,
+                        wanted.0,
+                        wanted.1,
+                        fps,
+                        rate.current,
+                        fps * 100,
+                    );
+                    match made {
+                        Ok(e) => {
+                            tracing::info!(size = ?wanted.0, content = ?wanted.1, "video encoder");
+                            (encoder, encoding) = (e, wanted);
+                            media.keyframe_wanted.store(true, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            tracing::error!("{e}");
+                            break;
                         }
                     }
                 }
@@ -249,30 +283,53 @@ impl RateFollower {
 enum VideoSource {
     TestPattern,
     Camera(CameraCapture),
+    Screen(ScreenCapture),
 }
 
 impl VideoSource {
-    /// Opens the chosen source; without a camera, the test picture (and a notice).
-    fn open(media: &CallMedia, width: usize, height: usize, fps: u32) -> Self {
+    /// Opens the chosen source; without a camera or a screen, the test picture (and a notice).
+    fn open(media: &CallMedia, settings: &MediaSettings) -> Self {
         let (devices, _) = media.controls.devices();
+        let (width, height, fps) = (settings.width, settings.height, settings.fps);
         let source = match devices.video_in {
-            VideoIn::TestPattern => Self::TestPattern,
-            VideoIn::Camera(choice) => {
-                match CameraCapture::open(choice.as_deref(), width, height, fps) {
-                    Ok(cam) => Self::Camera(cam),
-                    Err(e) => {
-                        media.device_notice(format!("{e}: sending the test picture instead"));
-                        Self::TestPattern
-                    }
-                }
+            VideoIn::TestPattern => Ok(Self::TestPattern),
+            VideoIn::Camera(choice) => CameraCapture::open(choice.as_deref(), width, height, fps)
+                .map(Self::Camera)
+                .map_err(|e| e.to_string()),
+            VideoIn::Screen(choice) => {
+                ScreenCapture::open(&choice, settings.screen_limit, settings.screen_fps)
+                    .map(Self::Screen)
+                    .map_err(|e| e.to_string())
             }
         };
+        let source = source.unwrap_or_else(|e| {
+            media.device_notice(format!("{e}: sending the test picture instead"));
+            Self::TestPattern
+        });
         let what = match &source {
             Self::TestPattern => "test picture".to_owned(),
             Self::Camera(c) => format!("camera {:?}", c.name),
+            Self::Screen(s) => format!("{} {}x{}", s.name, s.size.0, s.size.1),
         };
         media.set_source(&media.video_source, what);
         source
+    }
+
+    /// What the encoder should keep: motion or detail.
+    fn content(&self) -> Content {
+        match self {
+            Self::Screen(_) => Content::Detail,
+            _ => Content::Motion,
+        }
+    }
+
+    /// Frames per second.
+    fn fps(&self, settings: &MediaSettings) -> u32 {
+        match self {
+            Self::Screen(_) => settings.screen_fps,
+            _ => settings.fps,
+        }
+        .max(1)
     }
 }
 

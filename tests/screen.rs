@@ -1,0 +1,91 @@
+//! Screen sharing under Xvfb: roompeer shares a virtual screen (or one window of it) showing a
+//! known picture, and the peer's decoded frames show that picture at the screen's size, scaled
+//! to fit 1920x1080. The calls run in a network namespace; roompeer reaches Xvfb through its
+//! socket file.
+
+mod support;
+
+use support::xvfb::{Picture, Xvfb, assert_shows_quadrants, last_y4m_frame};
+use support::*;
+
+/// A roompeer pair in a fresh namespace: `a` shares with `a_extra`, `b` records what it
+/// decodes. Returns both reports and `b`'s last decoded frame.
+fn share(x: &Xvfb, name: &str, a_extra: &[&str]) -> (Finished, Finished, Picture) {
+    let dir = scratch(name);
+    let ns = Netns::new();
+    let server = NodeServer::serve_with(&ns, &[]);
+    let url = server.http();
+    let rec = dir.join("rec").display().to_string();
+    let common = ["--server", &url, "--duration", "3", "--calls", "1"];
+    let env = [("DISPLAY", x.display.as_str())];
+    let a = Peer::start_with_env(
+        &ns,
+        &dir,
+        "a",
+        &[&common[..], a_extra, &["--id", "1"]].concat(),
+        &env,
+    )
+    .joined();
+    let b = Peer::start(
+        &ns,
+        &dir,
+        "b",
+        &[
+            &common[..],
+            &["--id", "2", "--record", &rec, "--record-raw"],
+        ]
+        .concat(),
+    );
+    let (fa, fb) = Pair { a, b }.finish_ok();
+    let y4m = std::fs::read(dir.join("rec/call-1/remote-video.y4m")).unwrap();
+    (fa, fb, last_y4m_frame(&y4m))
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_screen_larger_than_1080p_reaches_a_roompeer_scaled_to_fit_and_showing_its_picture() {
+    let x = Xvfb::start(2400, 1350);
+    let (a, b, p) = share(&x, "screen-whole", &["--video", "screen"]);
+    let sent = &a.report.last_call.video;
+    assert_eq!(sent.source, "screen 1920x1080", "{}", a.stderr);
+    let got = &b.report.last_call.video;
+    assert_eq!((got.width, got.height), (Some(1920), Some(1080)));
+    assert_eq!((p.width, p.height), (1920, 1080));
+    // 15 frames/s, the screen's default rate: 3 s hold a few dozen.
+    assert!(got.decoded_frames >= 20, "{got:?}");
+    assert_shows_quadrants(&p, 12);
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn one_window_is_shared_at_its_own_size_with_vp8() {
+    let x = Xvfb::start(1280, 720);
+    x.window("Quarterly figures", (100, 50), (640, 360));
+    let (a, b, p) = share(
+        &x,
+        "screen-window",
+        &["--video", "window:figures", "--video-codec", "vp8"],
+    );
+    assert_eq!(
+        a.report.last_call.video.source, "window:figures 640x360",
+        "{}",
+        a.stderr
+    );
+    assert_eq!(
+        b.report.last_call.video.received_codec.as_deref(),
+        Some("VP8")
+    );
+    assert_eq!((p.width, p.height), (640, 360));
+    assert_shows_quadrants(&p, 12);
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_missing_window_is_said_and_the_test_picture_goes_instead() {
+    let x = Xvfb::start(640, 480);
+    x.window("Editor", (0, 0), (320, 240));
+    let (a, _b, p) = share(&x, "screen-missing", &["--video", "window:Browser"]);
+    // The call goes on with the test picture (the notice says which windows there are).
+    assert_eq!(a.report.last_call.video.source, "test picture");
+    assert_eq!((p.width, p.height), (640, 480));
+}
