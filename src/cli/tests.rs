@@ -1,4 +1,5 @@
 use super::*;
+use crate::media::controls::ScreenChoice;
 
 fn parse(args: &[&str]) -> Result<RunOptions, Box<dyn std::error::Error>> {
     let mut all = vec!["roompeer", "--headless"];
@@ -61,7 +62,35 @@ fn options_are_checked() {
         let c = &o.peer.media.controls;
         c.devices().0.video_in == VideoIn::Camera(Some("2".into())) && c.mic_muted()
     }));
-    assert!(parse(&["--video", "screen"]).is_err());
+    assert!(parse(&["--video", "screen"]).is_ok_and(|o| {
+        let m = &o.peer.media;
+        m.controls.devices().0.video_in == VideoIn::Screen(ScreenChoice::Whole)
+            && (m.screen_limit, m.screen_fps) == ((1920, 1080), 15)
+    }));
+    assert!(
+        parse(&[
+            "--video",
+            "screen:1",
+            "--fps",
+            "5",
+            "--video-size",
+            "1280x720"
+        ])
+        .is_ok_and(|o| {
+            let m = &o.peer.media;
+            m.controls.devices().0.video_in == VideoIn::Screen(ScreenChoice::Monitor(1))
+                && (m.screen_limit, m.screen_fps) == ((1280, 720), 5)
+        })
+    );
+    assert!(
+        parse(&["--video", "window:Quarterly figures"]).is_ok_and(|o| {
+            o.peer.media.controls.devices().0.video_in
+                == VideoIn::Screen(ScreenChoice::Window("Quarterly figures".into()))
+        })
+    );
+    for bad in ["screen:one", "screen:", "window:", "display"] {
+        assert!(parse(&["--video", bad]).is_err(), "{bad}");
+    }
     assert!(parse(&["--video-size", "641x480"]).is_err());
     assert!(parse(&["--eio", "5"]).is_err());
     assert!(parse(&["--pin-cert", "a", "--insecure"]).is_err());
