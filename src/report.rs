@@ -191,6 +191,17 @@ pub struct EventRecord {
     pub more: Option<u32>,
 }
 
+/// Decoded pictures of one size, one after another.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SizeRun {
+    /// Width in pixels.
+    pub width: usize,
+    /// Height in pixels.
+    pub height: usize,
+    /// How many pictures in a row had it.
+    pub frames: u64,
+}
+
 /// Video of one call.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct VideoReport {
@@ -208,6 +219,10 @@ pub struct VideoReport {
     pub width: Option<usize>,
     /// Decoded frame height.
     pub height: Option<usize>,
+    /// The decoded pictures' sizes in the order they came, a run per change (the peer switched
+    /// camera, screen or window).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<SizeRun>,
     /// Frames whose stamp was read.
     pub stamped_frames: u64,
     /// The peer's sender id, read from its frames.

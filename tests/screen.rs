@@ -89,3 +89,64 @@ fn a_missing_window_is_said_and_the_test_picture_goes_instead() {
     assert_eq!(a.report.last_call.video.source, "test picture");
     assert_eq!((p.width, p.height), (640, 480));
 }
+
+/// Both sides switch test picture → screen → test picture during one call, so the offerer and
+/// the answerer each switch while the other does: the call holds, and each side decodes the
+/// other's pictures at each size in turn (the test picture at 640x480, the screen at its own).
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn switching_to_the_screen_and_back_keeps_the_call_in_both_roles() {
+    let x = Xvfb::start(1280, 720);
+    let dir = scratch("screen-switch");
+    let ns = Netns::new();
+    let server = NodeServer::serve_with(&ns, &[]);
+    let url = server.http();
+    let common = [
+        "--server",
+        &url,
+        "--duration",
+        "4.5",
+        "--calls",
+        "1",
+        "--video",
+        "testsrc",
+        "--video-schedule",
+        "screen@1.5,testsrc@3",
+    ];
+    let env = [("DISPLAY", x.display.as_str())];
+    let a = Peer::start_with_env(
+        &ns,
+        &dir,
+        "a",
+        &[&common[..], &["--id", "1"]].concat(),
+        &env,
+    )
+    .joined();
+    let b = Peer::start_with_env(
+        &ns,
+        &dir,
+        "b",
+        &[&common[..], &["--id", "2"]].concat(),
+        &env,
+    );
+    let (fa, fb) = Pair { a, b }.finish_ok();
+    for (side, f) in [("offerer", &fa), ("answerer", &fb)] {
+        let r = &f.report;
+        assert_eq!(r.calls.len(), 1, "{side}: one call throughout");
+        let v = &r.last_call.video;
+        let sizes: Vec<(usize, usize)> = v.sizes.iter().map(|s| (s.width, s.height)).collect();
+        assert_eq!(
+            sizes,
+            [(640, 480), (1280, 720), (640, 480)],
+            "{side} saw {:?}",
+            v.sizes
+        );
+        assert!(
+            v.sizes.iter().all(|s| s.frames >= 5),
+            "{side}: {:?}",
+            v.sizes
+        );
+        assert_eq!(v.source, "test picture", "{side} ends on the test picture");
+        assert!(v.longest_freeze_ms < 1000, "{side}: {v:?}");
+    }
+}

@@ -2,12 +2,14 @@
 
 mod values;
 
-pub use values::{UsageError, ValueError, parse_audio, parse_size, parse_video};
+pub use values::{
+    UsageError, ValueError, parse_audio, parse_size, parse_video, parse_video_schedule,
+};
 use values::{parse_eio, parse_lang, seconds};
 
 use crate::call::RoomSettings;
 use crate::config::FileConfig;
-use crate::media::controls::{AudioIn, AudioOut, Devices, MediaControls, VideoIn};
+use crate::media::controls::{AudioIn, AudioOut, Devices, MediaControls, VideoIn, VideoSchedule};
 use crate::media::jitter::JitterTarget;
 use crate::media::processing::Switches;
 use crate::media::video::VideoCodec;
@@ -121,6 +123,12 @@ pub struct Cli {
     /// (the test picture when there is no camera).
     #[arg(long, value_name = "SOURCE", value_parser = parse_video)]
     pub video: Option<VideoIn>,
+
+    /// Switch the video source during each call: `SOURCE@SECONDS,…`, times from the call's
+    /// start, e.g. `screen@5,testsrc@10` (the `--video` source for 5 s, then the screen, then
+    /// the test picture again). The window's Share and Stop do the same by hand.
+    #[arg(long, value_name = "SCHEDULE", value_parser = parse_video_schedule)]
+    pub video_schedule: Option<VideoSchedule>,
 
     /// The window's language: `en` or `zh` (Simplified Chinese). Default: the system's.
     #[arg(long, value_name = "LANG", value_parser = parse_lang)]
@@ -529,6 +537,7 @@ impl Cli {
                     } else {
                         self.fps
                     },
+                    video_schedule: self.video_schedule.clone().unwrap_or_default(),
                     sender_id,
                     controls: Arc::new(self.media_controls()),
                 },

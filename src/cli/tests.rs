@@ -88,6 +88,23 @@ fn options_are_checked() {
                 == VideoIn::Screen(ScreenChoice::Window("Quarterly figures".into()))
         })
     );
+    assert!(
+        parse(&["--video-schedule", "screen@5,window:a@b@7.5,testsrc@10"]).is_ok_and(|o| {
+            let s = &o.peer.media.video_schedule;
+            let secs: Vec<f64> = s.iter().map(|(t, _)| t.as_secs_f64()).collect();
+            secs == [5.0, 7.5, 10.0]
+                && s[1].1 == VideoIn::Screen(ScreenChoice::Window("a@b".into()))
+        })
+    );
+    for bad in [
+        "screen",
+        "screen@-1",
+        "screen@5,testsrc@2",
+        "mic@3",
+        "screen@x",
+    ] {
+        assert!(parse(&["--video-schedule", bad]).is_err(), "{bad}");
+    }
     for bad in ["screen:one", "screen:", "window:", "display"] {
         assert!(parse(&["--video", bad]).is_err(), "{bad}");
     }

@@ -1,6 +1,6 @@
 //! Reading option values, and the errors a command line can have.
 
-use crate::media::controls::{AudioIn, VideoIn};
+use crate::media::controls::{AudioIn, VideoIn, VideoSchedule};
 use crate::signaling::EioVersion;
 use std::time::Duration;
 
@@ -101,6 +101,28 @@ pub fn parse_video(s: &str) -> Result<VideoIn, ValueError> {
         Some(title) => Ok(VideoIn::Screen(ScreenChoice::Window(title.to_owned()))),
         None => Err(ValueError(EXPECTED.into())),
     }
+}
+
+/// `--video-schedule`: `SOURCE@SECONDS,…` in time order, each SOURCE as `--video` takes it.
+pub fn parse_video_schedule(s: &str) -> Result<VideoSchedule, ValueError> {
+    let mut schedule: VideoSchedule = Vec::new();
+    for step in s.split(',') {
+        let (source, at) = step.rsplit_once('@').ok_or_else(|| {
+            ValueError(format!("{step:?}: expected SOURCE@SECONDS, e.g. screen@5"))
+        })?;
+        let at = at
+            .parse::<f64>()
+            .ok()
+            .and_then(|v| Duration::try_from_secs_f64(v).ok())
+            .ok_or_else(|| ValueError(format!("{step:?}: {at:?} is not a number of seconds")))?;
+        if schedule.last().is_some_and(|(before, _)| *before > at) {
+            return Err(ValueError(format!(
+                "{step:?}: the steps must be in time order"
+            )));
+        }
+        schedule.push((at, parse_video(source)?));
+    }
+    Ok(schedule)
 }
 
 pub fn seconds(v: f64, option: &'static str) -> Result<Duration, UsageError> {

@@ -37,6 +37,10 @@ pub enum VideoIn {
     Screen(ScreenChoice),
 }
 
+/// Video sources to switch to during each call: (time after the call's media started, source),
+/// in time order. `--video-schedule`.
+pub type VideoSchedule = Vec<(std::time::Duration, VideoIn)>;
+
 /// Which screen content is shared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ScreenChoice {

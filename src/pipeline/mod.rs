@@ -97,6 +97,8 @@ pub struct MediaSettings {
     pub screen_limit: (usize, usize),
     /// A shared screen's frames per second (`--fps` when given, else 15).
     pub screen_fps: u32,
+    /// Sources to switch to during each call.
+    pub video_schedule: crate::media::controls::VideoSchedule,
     /// Written into every video frame, so the receiver knows whose picture it sees.
     pub sender_id: u16,
     /// Sources, sinks, mute and processing, changeable during a call.

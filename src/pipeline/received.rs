@@ -11,6 +11,8 @@ pub struct Received {
     pub decoded_frames: u64,
     /// Size of the last decoded frame.
     pub size: Option<(usize, usize)>,
+    /// Runs of decoded sizes, in order.
+    pub sizes: Vec<crate::report::SizeRun>,
     /// Frames whose stamp could be read.
     pub stamped_frames: u64,
     /// The sender id read from the frames.
@@ -78,6 +80,9 @@ pub enum MediaEvent {
     },
 }
 
+/// The report keeps the first this many runs of picture sizes.
+const MAX_SIZE_RUNS: usize = 64;
+
 /// How far from our clock a stamp's send time may be (a day) and still be a stamp of ours.
 const PLAUSIBLE_CLOCK_MS: u64 = 24 * 3600 * 1000;
 
@@ -96,6 +101,17 @@ impl Received {
     ) -> Option<MediaEvent> {
         self.decoded_frames += 1;
         self.size = Some(size);
+        let runs = self.sizes.len();
+        match self.sizes.last_mut() {
+            Some(run) if (run.width, run.height) == size => run.frames += 1,
+            // Bounded: a peer changing size at every frame must not grow the report forever.
+            _ if runs >= MAX_SIZE_RUNS => {}
+            _ => self.sizes.push(crate::report::SizeRun {
+                width: size.0,
+                height: size.1,
+                frames: 1,
+            }),
+        }
         let mut event = None;
         if self.first_frame_at.is_none() {
             self.first_frame_at = Some(now);
@@ -185,6 +201,12 @@ mod tests {
         );
         assert_eq!(r.decoded_frames, 5);
         assert_eq!(r.size, Some((320, 240)));
+        let run = |width, height, frames| crate::report::SizeRun {
+            width,
+            height,
+            frames,
+        };
+        assert_eq!(r.sizes, [run(640, 480, 4), run(320, 240, 1)]);
         assert_eq!(r.stamped_frames, 4);
         assert_eq!(r.peer_sender_id, Some(7));
         assert_eq!((r.counter_gaps, r.counter_reversals), (1, 1));
@@ -212,5 +234,16 @@ mod tests {
         // A late frame of ours (seconds late) still counts.
         r.frame_decoded(t, (640, 480), stamp(2, now_ms - 5000), now_ms);
         assert_eq!(r.stamped_frames, 1);
+    }
+
+    #[test]
+    fn a_peer_changing_size_at_every_frame_keeps_the_report_bounded() {
+        let t = Instant::now();
+        let mut r = Received::default();
+        for i in 0..1000 {
+            r.frame_decoded(t, (320 + 2 * (i % 2), 240), None, 0);
+        }
+        assert_eq!(r.sizes.len(), MAX_SIZE_RUNS);
+        assert_eq!(r.size, Some((322, 240)), "the current size still told");
     }
 }

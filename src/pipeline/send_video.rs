@@ -72,6 +72,7 @@ pub fn start_video_sender(
     let clock_ticks = codec.rtp_codec.clock_rate;
     let pattern = TestPattern::new(settings.width, settings.height);
 
+    follow_schedule(&settings, &media);
     // Keyframe requests arrive as RTCP on the local track.
     let rtcp_track = track.clone();
     let rtcp_media = media.clone();
@@ -249,6 +250,29 @@ pub fn start_video_sender(
         .map_err(|e| PipelineError::Thread("video", e.to_string()))?;
     media.keep_thread(handle);
     Ok(())
+}
+
+/// Switches the video source at the times `--video-schedule` gives, counted from now (the
+/// call's media start), as the window's source menu would; until the call ends.
+fn follow_schedule(settings: &MediaSettings, media: &Arc<CallMedia>) {
+    if settings.video_schedule.is_empty() {
+        return;
+    }
+    let (schedule, controls) = (settings.video_schedule.clone(), settings.controls.clone());
+    let stop = media.stop.clone();
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        for (at, source) in schedule {
+            tokio::select! {
+                _ = tokio::time::sleep_until(start + at) => {}
+                _ = stop.cancelled() => return,
+            }
+            tracing::info!(source = %source.to_arg(), after = ?at, "video source switched (schedule)");
+            let (mut devices, _) = controls.devices();
+            devices.video_in = source;
+            controls.set_devices(devices);
+        }
+    });
 }
 
 /// Follows congestion control's estimate with the video encoder's rate: the estimate less what

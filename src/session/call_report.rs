@@ -57,6 +57,7 @@ fn video_report(c: &EndedCall, r: &Received) -> VideoReport {
         decoded_frames: r.decoded_frames,
         width: r.size.map(|s| s.0),
         height: r.size.map(|s| s.1),
+        sizes: r.sizes.clone(),
         stamped_frames: r.stamped_frames,
         peer_sender_id: r.peer_sender_id,
         counter_gaps: (r.stamped_frames > 0).then_some(r.counter_gaps),
