@@ -150,3 +150,66 @@ fn switching_to_the_screen_and_back_keeps_the_call_in_both_roles() {
         assert!(v.longest_freeze_ms < 1000, "{side}: {v:?}");
     }
 }
+
+/// roompeer shares an Xvfb screen with the room page in `browser`: the browser's getStats
+/// and its video element show the screen's size, and the picture reads back as the quadrants.
+fn share_with_browser(browser: Browser, screen: (u16, u16), expect: (u64, u64)) {
+    let x = Xvfb::start(screen.0, screen.1);
+    let name = format!("screen-{}", browser.name());
+    let dir = scratch(&name);
+    let ns = Netns::new();
+    if browser == Browser::Firefox {
+        ns.default_route_via_lo();
+    }
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let url = server.http();
+    let rp = Peer::start_with_env(
+        &ns,
+        &dir,
+        "roompeer",
+        &[
+            "--server", &url, "--room", &name, "--calls", "1", "--video", "screen",
+        ],
+        &[("DISPLAY", x.display.as_str())],
+    )
+    .joined();
+    let page = format!("{url}/index.html?room={name}");
+    let seen = BrowserPeer::start_in(browser, &ns, &page, 3).finish();
+    let r = rp.finish();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v = &seen["last"]["video"];
+    let size = (v["frameWidth"].as_u64(), v["frameHeight"].as_u64());
+    assert_eq!(size, (Some(expect.0), Some(expect.1)), "getStats: {v}");
+    assert_eq!((seen["width"].as_u64(), seen["height"].as_u64()), size);
+    let quarters = seen["quarters"].as_array().expect("quarters");
+    for (got, want) in quarters.iter().zip(support::xvfb::QUADRANTS) {
+        let got: Vec<u8> = got
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_u64().unwrap() as u8)
+            .collect();
+        for c in 0..3 {
+            assert!(
+                got[c].abs_diff(want[c]) <= 24,
+                "{browser:?} shows {got:?} where the screen has {want:?}: {quarters:?}"
+            );
+        }
+    }
+    println!(
+        "FIGURE screen {}x{} to {browser:?}: {}x{}, {} frames decoded",
+        screen.0, screen.1, expect.0, expect.1, v["framesDecoded"]
+    );
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn chromium_receives_a_shared_screen_scaled_to_1080p_and_showing_its_picture() {
+    share_with_browser(Browser::Chromium, (2400, 1350), (1920, 1080));
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn firefox_receives_a_shared_screen_at_its_size_and_showing_its_picture() {
+    share_with_browser(Browser::Firefox, (1280, 720), (1280, 720));
+}

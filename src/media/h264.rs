@@ -7,7 +7,7 @@ use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
 use openh264::encoder::{
     BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod, Level, Profile,
-    QpRange, RateControlMode, UsageType,
+    QpRange, RateControlMode, UsageType, VuiConfig,
 };
 
 /// H.264 NAL unit types that matter here.
@@ -91,7 +91,11 @@ impl H264Encoder {
             .max_frame_rate(FrameRate::from_hz(fps))
             // Rate control needs frame skipping; a skipped frame is reported as empty.
             .skip_frames(true)
-            .intra_frame_period(IntraFramePeriod::from_num_frames(intra_period));
+            .intra_frame_period(IntraFramePeriod::from_num_frames(intra_period))
+            // Say the colours are BT.601 (what roompeer's sources convert to): without it a
+            // decoder guesses by size, and Chromium takes a 1080p picture for BT.709 (a red
+            // 25 levels green, a green 30 levels dark).
+            .vui(VuiConfig::bt601());
         if content == Content::Detail {
             // openh264 turns these two off for screen content anyway, with a warning each.
             config = config

@@ -153,6 +153,18 @@ async function stats(page) {
       offer: document.querySelector('#offer').value,
       answer: document.querySelector('#answer').value,
     }));
+    // The remote picture's colour at the centre of each quarter (top-left, top-right,
+    // bottom-left, bottom-right), read back from the video element: what the user sees.
+    const quarters = await page.evaluate(() => {
+      const v = document.querySelector('#remotevideo');
+      const c = document.createElement('canvas');
+      [c.width, c.height] = [v.videoWidth, v.videoHeight];
+      const g = c.getContext('2d');
+      g.drawImage(v, 0, 0);
+      const at = (x, y) => Array.from(g.getImageData(Math.floor(x), Math.floor(y), 1, 1).data.slice(0, 3));
+      const [w, h] = [c.width, c.height];
+      return [at(w / 4, h / 4), at(3 * w / 4, h / 4), at(w / 4, 3 * h / 4), at(3 * w / 4, 3 * h / 4)];
+    });
     // Leave as a user would: the Leave button, then the server's `leaved`.
     await page.click('#leave');
     await b.waitFor(() => window.state === 'leaved', 10000);
@@ -162,7 +174,7 @@ async function stats(page) {
       state: window.state,
       panesAfterLeave: document.querySelector('#offer').value + document.querySelector('#answer').value,
     }));
-    say({ event: 'result', browser: which, joinedAt, remoteVideoAt, first, last, ...panes, ...seen, logs: logs.slice(-30) });
+    say({ event: 'result', browser: which, joinedAt, remoteVideoAt, first, last, quarters, ...panes, ...seen, logs: logs.slice(-30) });
   } catch (e) {
     say({ event: 'error', message: String(e), logs: logs.slice(-50) });
     process.exitCode = 1;
