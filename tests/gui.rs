@@ -33,6 +33,8 @@ enum Scenario {
     CertificateChanged,
     /// A TURN server refuses the password.
     Turn,
+    /// Share the screen through the picker, then stop sharing.
+    Share,
 }
 
 /// Runs the window part of a test on a thread inside `ns`; the window keeps its settings in
@@ -225,6 +227,7 @@ fn run_scenario(
             assert_eq!(h.state().state().error, None);
             assert!(!h.state().connected(), "Connect is enabled again");
         }
+        Scenario::Share => share_and_stop(&mut h),
         Scenario::Full => {
             step_until(&mut h, "room full", Duration::from_secs(20), |app| {
                 app.state().finished
@@ -312,6 +315,113 @@ fn run_scenario(
             assert!(h.state().state().error.is_some());
         }
     }
+}
+
+/// Steps the window until a widget labelled with something containing `label` shows.
+fn step_until_shown(h: &mut Harness<'_, RoompeerApp>, label: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while h.query_by_label_contains(label).is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the window never showed {label:?}"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// In a call: Share screen, the picker's thumbnails of the screen and a window, the whole
+/// screen chosen (sent fitted to the window's 320x240 video size: 320x180), then Stop sharing
+/// (the test picture again), then Leave.
+fn share_and_stop(h: &mut Harness<'_, RoompeerApp>) {
+    let local_size = |app: &RoompeerApp| {
+        let f = app.state().local_frame.as_ref();
+        f.map(|f| (f.width, f.height))
+    };
+    step_until(h, "the remote video", Duration::from_secs(30), |app| {
+        app.state().remote_frames >= 30
+    });
+    assert_eq!(local_size(h.state()), Some((320, 240)));
+    h.get_by_label("Share screen").click();
+    step_until_shown(h, "Whole screen (1280x720)", Duration::from_secs(10));
+    h.get_by_label_contains("Window \"Quarterly figures\" (400x300)");
+    h.get_by_label_contains("Whole screen (1280x720)").click();
+    step_until(h, "the shared screen", Duration::from_secs(10), |app| {
+        local_size(app) == Some((320, 180))
+    });
+    let frames = h.state().state().remote_frames;
+    step_until(h, "a second of sharing", Duration::from_secs(10), |app| {
+        app.state().remote_frames >= frames + 15
+    });
+    h.get_by_label("Sharing Whole screen");
+    h.get_by_label("Stop sharing").click();
+    step_until(
+        h,
+        "the test picture again",
+        Duration::from_secs(10),
+        |app| local_size(app) == Some((320, 240)),
+    );
+    let frames = h.state().state().remote_frames;
+    step_until(h, "a second after", Duration::from_secs(10), |app| {
+        app.state().remote_frames >= frames + 15
+    });
+    h.get_by_label("Share screen");
+    h.get_by_label("Leave").click();
+    step_until(
+        h,
+        "the end of the session",
+        Duration::from_secs(10),
+        |app| app.state().finished,
+    );
+}
+
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn the_window_shares_the_screen_and_stops() {
+    let x = support::xvfb::Xvfb::start(1280, 720);
+    x.window("Quarterly figures", (600, 300), (400, 300));
+    // SAFETY: set before any thread of this test reads it; the other window tests do not read
+    // DISPLAY (the harness needs no display).
+    unsafe { std::env::set_var("DISPLAY", &x.display) };
+    let dir = scratch("gui-share");
+    let ns = Netns::new();
+    let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
+    let peer = Peer::start(
+        &ns,
+        &dir,
+        "headless",
+        &[
+            "--server",
+            &server.http(),
+            "--room",
+            "share",
+            "--calls",
+            "1",
+        ],
+    )
+    .joined();
+    window_part(
+        &ns,
+        &dir.join("config"),
+        Scenario::Share,
+        &server.http(),
+        "share",
+        &[],
+    );
+    let r = peer.finish();
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let runs = r.report.last_call.video.sizes.iter();
+    let sizes: Vec<(usize, usize)> = runs.map(|s| (s.width, s.height)).collect();
+    assert_eq!(
+        sizes,
+        [(320, 240), (320, 180), (320, 240)],
+        "what the peer saw"
+    );
+    assert_eq!(
+        r.report.calls.len(),
+        1,
+        "one call, no renegotiation or hang-up"
+    );
 }
 
 #[test]

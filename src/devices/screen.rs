@@ -112,70 +112,19 @@ impl ScreenCapture {
         limit: (usize, usize),
         fps: u32,
     ) -> Result<Self, ScreenError> {
-        let display = std::env::var("DISPLAY").map_err(|_| ScreenError::NoDisplay)?;
-        let (conn, screen_num) =
-            x11rb::connect(Some(&display)).map_err(|e| ScreenError::Connect {
-                display: display.clone(),
-                detail: e.to_string(),
-            })?;
-        let screen = &conn.setup().roots[screen_num];
-        check_pixels(&conn, screen)?;
-        let root = screen.root;
-        let target = match choice {
-            ScreenChoice::Whole => Target::Area {
-                root,
-                x: 0,
-                y: 0,
-                width: screen.width_in_pixels,
-                height: screen.height_in_pixels,
-            },
-            ScreenChoice::Monitor(index) => {
-                let monitors = conn
-                    .randr_get_monitors(root, true)
-                    .map_err(request("RandR monitors"))?
-                    .reply()
-                    .map_err(request("RandR monitors"))?
-                    .monitors;
-                let m = monitors.get(*index).ok_or(ScreenError::NoMonitor {
-                    index: *index,
-                    count: monitors.len(),
-                })?;
-                Target::Area {
-                    root,
-                    x: m.x,
-                    y: m.y,
-                    width: m.width,
-                    height: m.height,
-                }
-            }
-            ScreenChoice::Window(title) => {
-                let windows = windows(&conn, root)?;
-                match windows.iter().find(|(_, t)| t.contains(title.as_str())) {
-                    Some((w, _)) => Target::Window(*w),
-                    None => {
-                        return Err(ScreenError::NoWindow {
-                            title: title.clone(),
-                            known: windows
-                                .iter()
-                                .map(|(_, t)| format!("{t:?}"))
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                        });
-                    }
-                }
-            }
-        };
+        let (conn, screen_num) = connect()?;
+        let target = resolve(&conn, screen_num, choice)?;
         let (width, height) = target_size(&conn, target)?;
         let size = fit_within((width, height), limit);
         let latest = Arc::new(Mutex::new(None));
         let stop = Arc::new(AtomicBool::new(false));
         let name = choice.to_string();
-        let mut first = Grabber::new(conn, target, limit);
+        let mut first = Grabber::new(target, limit);
         // The first picture before returning: a sender never starts on a black frame, and a
         // screen that cannot be read fails here, where the user sees it.
         *latest
             .lock()
-            .map_err(|_| ScreenError::Thread("poisoned".into()))? = Some(first.grab()?);
+            .map_err(|_| ScreenError::Thread("poisoned".into()))? = Some(first.grab(&conn)?);
         let (t_latest, t_stop, t_name) = (latest.clone(), stop.clone(), name.clone());
         std::thread::Builder::new()
             .name("screen".into())
@@ -185,7 +134,7 @@ impl ScreenCapture {
                 while !t_stop.load(Ordering::Relaxed) {
                     std::thread::sleep(next.saturating_duration_since(Instant::now()));
                     next = (next + interval).max(Instant::now());
-                    match first.grab() {
+                    match first.grab(&conn) {
                         Ok(frame) => {
                             if let Ok(mut l) = t_latest.lock() {
                                 *l = Some(frame);
@@ -219,6 +168,126 @@ impl Drop for ScreenCapture {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
+}
+
+/// Connects to `$DISPLAY`, whose screen must hand out pixels roompeer reads.
+fn connect() -> Result<(RustConnection, usize), ScreenError> {
+    let display = std::env::var("DISPLAY").map_err(|_| ScreenError::NoDisplay)?;
+    let (conn, screen_num) = x11rb::connect(Some(&display)).map_err(|e| ScreenError::Connect {
+        display: display.clone(),
+        detail: e.to_string(),
+    })?;
+    check_pixels(&conn, &conn.setup().roots[screen_num])?;
+    Ok((conn, screen_num))
+}
+
+/// The RandR monitors of the screen, in RandR's order.
+fn monitors(
+    conn: &RustConnection,
+    root: xproto::Window,
+) -> Result<Vec<x11rb::protocol::randr::MonitorInfo>, ScreenError> {
+    Ok(conn
+        .randr_get_monitors(root, true)
+        .map_err(request("RandR monitors"))?
+        .reply()
+        .map_err(request("RandR monitors"))?
+        .monitors)
+}
+
+/// What `choice` reads on the connected screen.
+fn resolve(
+    conn: &RustConnection,
+    screen_num: usize,
+    choice: &ScreenChoice,
+) -> Result<Target, ScreenError> {
+    let screen = &conn.setup().roots[screen_num];
+    let root = screen.root;
+    Ok(match choice {
+        ScreenChoice::Whole => Target::Area {
+            root,
+            x: 0,
+            y: 0,
+            width: screen.width_in_pixels,
+            height: screen.height_in_pixels,
+        },
+        ScreenChoice::Monitor(index) => {
+            let monitors = monitors(conn, root)?;
+            let m = monitors.get(*index).ok_or(ScreenError::NoMonitor {
+                index: *index,
+                count: monitors.len(),
+            })?;
+            Target::Area {
+                root,
+                x: m.x,
+                y: m.y,
+                width: m.width,
+                height: m.height,
+            }
+        }
+        ScreenChoice::Window(title) => {
+            let windows = windows(conn, root)?;
+            match windows.iter().find(|(_, t)| t.contains(title.as_str())) {
+                Some((w, _)) => Target::Window(*w),
+                None => {
+                    return Err(ScreenError::NoWindow {
+                        title: title.clone(),
+                        known: windows
+                            .iter()
+                            .map(|(_, t)| format!("{t:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    });
+                }
+            }
+        }
+    })
+}
+
+/// Something the user can share, as a picker lists it.
+#[derive(Debug, Clone)]
+pub struct ScreenSource {
+    /// What sharing it means.
+    pub choice: ScreenChoice,
+    /// Its size on screen.
+    pub size: (usize, usize),
+    /// A small picture of it (fitted to the asked size), if it could be read.
+    pub thumbnail: Option<I420Frame>,
+}
+
+/// The whole screen, each monitor (when there are several) and each titled window, with
+/// thumbnails fitted to `thumb`. Takes a moment: run it off the UI thread.
+pub fn list_sources(thumb: (usize, usize)) -> Result<Vec<ScreenSource>, ScreenError> {
+    let (conn, screen_num) = connect()?;
+    let root = conn.setup().roots[screen_num].root;
+    let mut choices = vec![ScreenChoice::Whole];
+    let monitors = monitors(&conn, root).unwrap_or_default();
+    if monitors.len() > 1 {
+        choices.extend((0..monitors.len()).map(ScreenChoice::Monitor));
+    }
+    choices.extend(
+        windows(&conn, root)?
+            .into_iter()
+            .map(|(_, title)| ScreenChoice::Window(title)),
+    );
+    let mut grabber = Grabber::new(Target::Window(root), thumb);
+    // One picture each, read through the socket (no shared memory for a one-off).
+    grabber.no_shm = true;
+    let mut sources = Vec::new();
+    for choice in choices {
+        let Ok(target) = resolve(&conn, screen_num, &choice) else {
+            continue;
+        };
+        let Ok(size) = target_size(&conn, target) else {
+            continue;
+        };
+        grabber.target = target;
+        sources.push(ScreenSource {
+            choice,
+            size,
+            thumbnail: grabber.grab(&conn).ok(),
+        });
+    }
+    Ok(sources)
 }
 
 /// The screen must hand out 32-bit little-endian pixels with 8-bit red, green and blue.
@@ -379,7 +448,6 @@ impl Drop for SharedImage {
 
 /// Reads pictures of one target and converts them.
 struct Grabber {
-    conn: RustConnection,
     target: Target,
     limit: (usize, usize),
     shared: Option<SharedImage>,
@@ -392,9 +460,8 @@ struct Grabber {
 unsafe impl Send for Grabber {}
 
 impl Grabber {
-    fn new(conn: RustConnection, target: Target, limit: (usize, usize)) -> Grabber {
+    fn new(target: Target, limit: (usize, usize)) -> Grabber {
         Grabber {
-            conn,
             target,
             limit,
             shared: None,
@@ -404,21 +471,20 @@ impl Grabber {
     }
 
     /// One picture, converted.
-    fn grab(&mut self) -> Result<I420Frame, ScreenError> {
+    fn grab(&mut self, conn: &RustConnection) -> Result<I420Frame, ScreenError> {
         let (drawable, x, y) = match self.target {
             Target::Area { root, x, y, .. } => (root, x, y),
             Target::Window(w) => (w, 0, 0),
         };
-        let (w, h) = target_size(&self.conn, self.target)?;
+        let (w, h) = target_size(conn, self.target)?;
         let len = w * h * 4;
         let dst = fit_within((w, h), self.limit);
         if !self.no_shm && self.shared.as_ref().is_none_or(|s| s.len < len) {
-            self.shared = SharedImage::new(&self.conn, len);
+            self.shared = SharedImage::new(conn, len);
             self.no_shm = self.shared.is_none();
         }
         if let Some(shared) = &self.shared {
-            let got = self
-                .conn
+            let got = conn
                 .shm_get_image(
                     drawable,
                     x,
@@ -443,8 +509,7 @@ impl Grabber {
             self.shared = None;
             self.no_shm = true;
         }
-        let reply = self
-            .conn
+        let reply = conn
             .get_image(
                 ImageFormat::Z_PIXMAP,
                 drawable,

@@ -10,6 +10,7 @@ mod certificate;
 pub mod devices;
 pub mod fonts;
 pub mod i18n;
+mod share;
 pub mod tester;
 pub mod video;
 
@@ -87,6 +88,7 @@ pub struct RoompeerApp {
     /// Devices, mute and processing, shared with the running session's media threads.
     pub controls: Arc<MediaControls>,
     scan: devices::DeviceScan,
+    share: share::SharePanel,
     /// The refused certificate being asked about.
     pub cert_question: Option<CertQuestion>,
     /// The session whose refused certificate was already asked about.
@@ -176,6 +178,7 @@ impl RoompeerApp {
             settings,
             controls,
             scan: devices::DeviceScan::start(),
+            share: Default::default(),
             cert_question: None,
             asked: false,
         }
@@ -412,6 +415,7 @@ impl RoompeerApp {
             .show(ui, |ui| {
                 let size_fps = editable.then_some((&mut self.cli.video_size, &mut self.cli.fps));
                 devices::show(ui, lang, &self.controls, &self.scan, size_fps);
+                ui.horizontal(|ui| self.share.button(ui, lang, &self.controls));
             });
         for n in &self.shown.notices {
             ui.colored_label(ui.visuals().warn_fg_color, n);
@@ -513,6 +517,7 @@ impl eframe::App for RoompeerApp {
         let started = std::time::Instant::now();
         self.refresh();
         self.certificate_dialog(ui.ctx());
+        self.share.picker(ui.ctx(), self.lang, &self.controls);
         let lang = self.lang;
         // What a tester looks at, beside the call: the candidates and the plots.
         egui::Panel::right("tester")
