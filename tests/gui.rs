@@ -8,9 +8,9 @@
 
 mod support;
 
-use eframe::egui::accesskit::Role;
+use eframe::egui::accesskit::{Role, Toggled};
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use roompeer::call::Status;
 use roompeer::gui::RoompeerApp;
 use roompeer::live::ShownStatus;
@@ -342,6 +342,24 @@ fn share_and_stop(h: &mut Harness<'_, RoompeerApp>) {
         app.state().remote_frames >= 30
     });
     assert_eq!(local_size(h.state()), Some((320, 240)));
+    let remote = h.state().state().remote_frame.clone().unwrap();
+    assert_eq!(
+        (remote.width, remote.height),
+        (1280, 720),
+        "the peer's screen"
+    );
+    // Fitted at first; pixel for pixel on request.
+    let actual = "Actual size (1280x720)";
+    assert_eq!(
+        h.get_by_label(actual).accesskit_node().toggled(),
+        Some(Toggled::False)
+    );
+    h.get_by_label(actual).click();
+    h.run_steps(2);
+    assert_eq!(
+        h.get_by_label(actual).accesskit_node().toggled(),
+        Some(Toggled::True)
+    );
     h.get_by_label("Share screen").click();
     step_until_shown(h, "Whole screen (1280x720)", Duration::from_secs(10));
     h.get_by_label_contains("Window \"Quarterly figures\" (400x300)");
@@ -386,7 +404,8 @@ fn the_window_shares_the_screen_and_stops() {
     let dir = scratch("gui-share");
     let ns = Netns::new();
     let server = NodeServer::start(&ns, ServerKind::V2, seed_cert());
-    let peer = Peer::start(
+    // The peer shares the screen too: the window shows it fitted, or at its actual size.
+    let peer = Peer::start_with_env(
         &ns,
         &dir,
         "headless",
@@ -397,7 +416,10 @@ fn the_window_shares_the_screen_and_stops() {
             "share",
             "--calls",
             "1",
+            "--video",
+            "screen",
         ],
+        &[("DISPLAY", &x.display)],
     )
     .joined();
     window_part(

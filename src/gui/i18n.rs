@@ -113,6 +113,7 @@ fn zh(en: &str) -> Option<&'static str> {
         "Whole screen" => "整个屏幕",
         "Monitor" => "显示器",
         "Window" => "窗口",
+        "Actual size" => "实际大小",
         "Echo cancellation" => "回声消除",
         "Noise suppression" => "噪声抑制",
         "Auto gain" => "自动增益",

@@ -467,7 +467,7 @@ impl RoompeerApp {
                     ui.set_width(column);
                     ui.heading(t(title));
                     // The video at most 400 pixels wide, so the panes, candidates and plots fit below.
-                    texture.show(ui, column.min(400.0));
+                    texture.show(ui, column.min(400.0), lang);
                     ui.horizontal(|ui| {
                         ui.heading(format!("{pane} SDP:"));
                         if ui

@@ -12,6 +12,8 @@ pub struct VideoTexture {
     /// The frame count last uploaded.
     seen: u64,
     size: Option<(usize, usize)>,
+    /// Shown pixel for pixel (scrollable) rather than fitted: a shared screen's text.
+    actual_size: std::cell::Cell<bool>,
 }
 
 impl VideoTexture {
@@ -22,6 +24,7 @@ impl VideoTexture {
             texture: None,
             seen: 0,
             size: None,
+            actual_size: std::cell::Cell::new(false),
         }
     }
 
@@ -50,10 +53,31 @@ impl VideoTexture {
         }
     }
 
-    /// Draws the picture `width` wide (or a placeholder of 4:3).
-    pub fn show(&self, ui: &mut egui::Ui, width: f32) {
+    /// Draws the picture fitted `width` wide (or a placeholder of 4:3); a picture larger than
+    /// that (a shared screen) can be switched to its actual size, in a scrolled area.
+    pub fn show(&self, ui: &mut egui::Ui, width: f32, lang: super::i18n::Lang) {
         let (w, h) = self.size.unwrap_or((4, 3));
         let size = egui::vec2(width, width * h as f32 / w as f32);
+        if let Some(t) = self.texture.as_ref().filter(|_| w as f32 > width) {
+            let mut actual = self.actual_size.get();
+            let label = format!("{} ({w}x{h})", lang.tr("Actual size"));
+            ui.checkbox(&mut actual, label);
+            self.actual_size.set(actual);
+            if actual {
+                let native = egui::vec2(w as f32, h as f32);
+                egui::ScrollArea::both()
+                    .id_salt(self.name)
+                    .max_width(width)
+                    .max_height(width * 0.75)
+                    .show(ui, |ui| {
+                        ui.add(egui::Image::new(egui::load::SizedTexture::new(
+                            t.id(),
+                            native,
+                        )))
+                    });
+                return;
+            }
+        }
         match &self.texture {
             Some(t) => {
                 ui.add(egui::Image::new(egui::load::SizedTexture::new(
