@@ -93,6 +93,51 @@ fn codec_figures() {
     }
 }
 
+/// Sharing a screen: the BGRX → I420 conversion at the screen's size and scaled to 1080p, and
+/// screen-content encoding of a mostly still 1080p desktop (a window moving across it).
+fn screen_figures() {
+    use roompeer::media::bgrx::BgrxToI420;
+    use roompeer::media::video::Content;
+    println!("\n| screen step | size | ms/frame | kbit/s at 15 fps |");
+    println!("|---|---|---|---|");
+    let mut conv = BgrxToI420::default();
+    for ((sw, sh), dst) in [((1920, 1080), (1920, 1080)), ((2560, 1440), (1920, 1080))] {
+        let px: Vec<u8> = (0..sw * sh * 4).map(|i| (i % 241) as u8).collect();
+        let t = Instant::now();
+        for _ in 0..FRAMES {
+            conv.convert(&px, sw * 4, (sw, sh), dst).unwrap();
+        }
+        let ms = per_frame_ms(t);
+        println!("| BGRX to I420 | {sw}x{sh} to {}x{} | {ms:.2} | - |", dst.0, dst.1);
+    }
+    let (w, h) = (1920, 1080);
+    let desktop: Vec<I420Frame> = (0..FRAMES as usize)
+        .map(|n| {
+            let mut f = I420Frame::black(w, h);
+            // A light window with text-like stripes, moving 8 pixels a frame.
+            for y in 200..600 {
+                for x in 0..640 {
+                    let text = (y / 3 + x / 2) % 7 == 0;
+                    f.y[y * w + (x + n * 8) % w] = if text { 40 } else { 220 };
+                }
+            }
+            f
+        })
+        .collect();
+    for (name, codec) in [("H.264", VideoCodec::H264), ("VP8", VideoCodec::Vp8)] {
+        let mut enc =
+            VideoEncoder::new(codec, (w, h), Content::Detail, 15, 1_000_000, 1500).unwrap();
+        let t = Instant::now();
+        let bytes: usize = desktop
+            .iter()
+            .map(|f| enc.encode(f, false).unwrap().data.len())
+            .sum();
+        let ms = per_frame_ms(t);
+        let kbps = bytes as f64 * 8.0 * 15.0 / f64::from(FRAMES) / 1000.0;
+        println!("| {name} encode (screen content) | {w}x{h} | {ms:.2} | {kbps:.0} |");
+    }
+}
+
 fn row(codec: &str, w: usize, h: usize, encode: f64, decode: f64, encoded: &[Vec<u8>]) {
     let bytes: usize = encoded.iter().map(Vec::len).sum();
     println!(
@@ -258,6 +303,7 @@ fn main() {
         .unwrap_or(3);
     if std::env::var_os("ROOMPEER_BENCH_CALLS_ONLY").is_none() {
         codec_figures();
+        screen_figures();
         let idle_s = std::env::var("ROOMPEER_BENCH_IDLE_SECONDS")
             .ok()
             .and_then(|s| s.parse().ok())
