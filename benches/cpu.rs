@@ -108,7 +108,10 @@ fn screen_figures() {
             conv.convert(&px, sw * 4, (sw, sh), dst).unwrap();
         }
         let ms = per_frame_ms(t);
-        println!("| BGRX to I420 | {sw}x{sh} to {}x{} | {ms:.2} | - |", dst.0, dst.1);
+        println!(
+            "| BGRX to I420 | {sw}x{sh} to {}x{} | {ms:.2} | - |",
+            dst.0, dst.1
+        );
     }
     let (w, h) = (1920, 1080);
     let desktop: Vec<I420Frame> = (0..FRAMES as usize)

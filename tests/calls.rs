@@ -500,21 +500,7 @@ fn a_wrong_turn_password_or_a_dead_turn_server_is_said_plainly() {
     ]
     .concat();
     let env = [("ROOMPEER_ICE_PASS", "wrong")];
-    let a = Peer::start_with_env(
-        &ns,
-        &dir,
-        "a",
-        &[&common[..], &["--id", "1"]].concat(),
-        &env,
-    )
-    .joined();
-    let b = Peer::start_with_env(
-        &ns,
-        &dir,
-        "b",
-        &[&common[..], &["--id", "2"]].concat(),
-        &env,
-    );
+    let Pair { a, b } = Pair::start_with_env(&ns, &dir, [&common, &[], &[]], &env);
     for r in [a.finish(), b.finish()] {
         assert_eq!(r.code, 0, "{}", r.stderr);
         assert_eq!(r.pair_types().0, "host", "{}", r.dump());

@@ -18,25 +18,9 @@ fn share(x: &Xvfb, name: &str, a_extra: &[&str]) -> (Finished, Finished, Picture
     let rec = dir.join("rec").display().to_string();
     let common = ["--server", &url, "--duration", "3", "--calls", "1"];
     let env = [("DISPLAY", x.display.as_str())];
-    let a = Peer::start_with_env(
-        &ns,
-        &dir,
-        "a",
-        &[&common[..], a_extra, &["--id", "1"]].concat(),
-        &env,
-    )
-    .joined();
-    let b = Peer::start(
-        &ns,
-        &dir,
-        "b",
-        &[
-            &common[..],
-            &["--id", "2", "--record", &rec, "--record-raw"],
-        ]
-        .concat(),
-    );
-    let (fa, fb) = Pair { a, b }.finish_ok();
+    let b_extra = ["--record", &rec, "--record-raw"];
+    let pair = Pair::start_with_env(&ns, &dir, [&common, a_extra, &b_extra], &env);
+    let (fa, fb) = pair.finish_ok();
     let y4m = std::fs::read(dir.join("rec/call-1/remote-video.y4m")).unwrap();
     (fa, fb, last_y4m_frame(&y4m))
 }
@@ -114,22 +98,8 @@ fn switching_to_the_screen_and_back_keeps_the_call_in_both_roles() {
         "screen@1.5,testsrc@3",
     ];
     let env = [("DISPLAY", x.display.as_str())];
-    let a = Peer::start_with_env(
-        &ns,
-        &dir,
-        "a",
-        &[&common[..], &["--id", "1"]].concat(),
-        &env,
-    )
-    .joined();
-    let b = Peer::start_with_env(
-        &ns,
-        &dir,
-        "b",
-        &[&common[..], &["--id", "2"]].concat(),
-        &env,
-    );
-    let (fa, fb) = Pair { a, b }.finish_ok();
+    let pair = Pair::start_with_env(&ns, &dir, [&common, &[], &[]], &env);
+    let (fa, fb) = pair.finish_ok();
     for (side, f) in [("offerer", &fa), ("answerer", &fb)] {
         let r = &f.report;
         assert_eq!(r.calls.len(), 1, "{side}: one call throughout");

@@ -310,6 +310,17 @@ impl Pair {
         a_extra: &[&str],
         b_extra: &[&str],
     ) -> Pair {
+        Self::start_with_env(ns, dir, [common, a_extra, b_extra], &[])
+    }
+
+    /// Like [`Pair::start`] (`args`: common, `a`'s, `b`'s), both with extra environment
+    /// variables.
+    pub fn start_with_env(
+        ns: &Netns,
+        dir: &Path,
+        [common, a_extra, b_extra]: [&[&str]; 3],
+        env: &[(&str, &str)],
+    ) -> Pair {
         fn with_id<'a>(common: &[&'a str], extra: &[&'a str], id: &'a str) -> Vec<&'a str> {
             let mut args = [common, extra].concat();
             if !extra.contains(&"--id") {
@@ -317,8 +328,8 @@ impl Pair {
             }
             args
         }
-        let a = Peer::start(ns, dir, "a", &with_id(common, a_extra, "1")).joined();
-        let b = Peer::start(ns, dir, "b", &with_id(common, b_extra, "2"));
+        let a = Peer::start_with_env(ns, dir, "a", &with_id(common, a_extra, "1"), env).joined();
+        let b = Peer::start_with_env(ns, dir, "b", &with_id(common, b_extra, "2"), env);
         Pair { a, b }
     }
 
