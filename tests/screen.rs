@@ -183,3 +183,32 @@ fn chromium_receives_a_shared_screen_scaled_to_1080p_and_showing_its_picture() {
 fn firefox_receives_a_shared_screen_at_its_size_and_showing_its_picture() {
     share_with_browser(Browser::Firefox, (1280, 720), (1280, 720));
 }
+
+/// The shared window closes during the call: the sharer says so and sends the test picture, so
+/// the peer's picture moves on instead of freezing on the last one.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_shared_window_that_closes_gives_way_to_the_test_picture() {
+    let x = Xvfb::start(1280, 720);
+    let window = x.window("Notes", (0, 0), (320, 240));
+    let dir = scratch("screen-closed");
+    let ns = Netns::new();
+    let server = NodeServer::serve_with(&ns, &[]);
+    let url = server.http();
+    let common = ["--server", &url, "--duration", "3", "--calls", "1"];
+    let env = [("DISPLAY", x.display.as_str())];
+    let a_extra = ["--video", "window:Notes"];
+    let pair = Pair::start_with_env(&ns, &dir, [&common, &a_extra, &[]], &env);
+    pair.b
+        .wait_event("first_remote_frame", std::time::Duration::from_secs(20));
+    x.close(window);
+    let (a, b) = pair.finish_ok();
+    assert_eq!(
+        a.report.last_call.video.source, "test picture",
+        "{}",
+        a.stderr
+    );
+    let runs = b.report.last_call.video.sizes.iter();
+    let sizes: Vec<(usize, usize)> = runs.map(|s| (s.width, s.height)).collect();
+    assert_eq!(sizes, [(320, 240), (640, 480)], "what the peer saw");
+}

@@ -99,6 +99,8 @@ enum Target {
 pub struct ScreenCapture {
     latest: Arc<Mutex<Option<I420Frame>>>,
     stop: Arc<AtomicBool>,
+    /// Why the capture ended by itself (the window closed, the X server went), once it has.
+    ended: Arc<Mutex<Option<String>>>,
     /// What is shared, as `--video` names it (`screen`, `screen:1`, `window:TITLE`).
     pub name: String,
     /// The size it is sent at.
@@ -125,7 +127,8 @@ impl ScreenCapture {
         *latest
             .lock()
             .map_err(|_| ScreenError::Thread("poisoned".into()))? = Some(first.grab(&conn)?);
-        let (t_latest, t_stop, t_name) = (latest.clone(), stop.clone(), name.clone());
+        let ended = Arc::new(Mutex::new(None));
+        let (t_latest, t_stop, t_ended) = (latest.clone(), stop.clone(), ended.clone());
         std::thread::Builder::new()
             .name("screen".into())
             .spawn(move || {
@@ -141,8 +144,10 @@ impl ScreenCapture {
                             }
                         }
                         Err(e) => {
-                            // The window closed, or the server went: the last picture stays.
-                            tracing::warn!("sharing {t_name} stopped: {e}");
+                            // The window closed, or the server went: the sender is told.
+                            if let Ok(mut why) = t_ended.lock() {
+                                *why = Some(e.to_string());
+                            }
                             break;
                         }
                     }
@@ -153,6 +158,7 @@ impl ScreenCapture {
         Ok(Self {
             latest,
             stop,
+            ended,
             name,
             size,
         })
@@ -161,6 +167,11 @@ impl ScreenCapture {
     /// The newest picture not yet taken.
     pub fn take(&self) -> Option<I420Frame> {
         self.latest.lock().ok().and_then(|mut l| l.take())
+    }
+
+    /// Why the capture ended by itself, if it has (no more pictures will come).
+    pub fn ended(&self) -> Option<String> {
+        self.ended.lock().ok().and_then(|e| e.clone())
     }
 }
 

@@ -132,6 +132,17 @@ pub fn start_video_sender(
                     counter,
                     sent_ms: unix_ms(),
                 };
+                if let VideoSource::Screen(screen) = &source
+                    && let Some(why) = screen.ended()
+                {
+                    // A picture that never moves again would pass for a frozen call.
+                    media.device_notice(format!(
+                        "sharing {} ended ({why}): sending the test picture instead",
+                        screen.name
+                    ));
+                    source = VideoSource::TestPattern;
+                    media.set_source(&media.video_source, "test picture".into());
+                }
                 if media.controls.camera_off() {
                     frame = I420Frame::black(frame.width, frame.height);
                 } else {

@@ -86,7 +86,12 @@ impl Xvfb {
 
     /// Opens a `width`x`height` window titled `title` at (`x`, `y`) showing the quadrants
     /// (no window manager: it is placed and mapped as asked).
-    pub fn window(&self, title: &str, (x, y): (i16, i16), (width, height): (u16, u16)) {
+    pub fn window(
+        &self,
+        title: &str,
+        (x, y): (i16, i16),
+        (width, height): (u16, u16),
+    ) -> xproto::Window {
         let c = &self.conn;
         let screen = &c.setup().roots[self.screen];
         let w = c.generate_id().unwrap();
@@ -114,6 +119,13 @@ impl Xvfb {
         .unwrap();
         c.map_window(w).unwrap();
         self.paint_quadrants(w, width, height);
+        w
+    }
+
+    /// Closes a window [`Xvfb::window`] opened.
+    pub fn close(&self, window: xproto::Window) {
+        self.conn.destroy_window(window).unwrap();
+        self.conn.sync().unwrap();
     }
 }
 
