@@ -313,10 +313,19 @@ fn twenty_calls_in_a_row_work_and_memory_stays_flat() {
         w.sort_unstable();
         w[1] as i64
     };
-    let growth = median(&rss[17..20]) - median(&rss[1..4]);
+    // A leak per call grows both halves of the run; a single step (glibc making another arena
+    // when a thread first allocates: +3.6 MiB at call 19 in one CI run, flat before and after)
+    // grows only one. 2 MiB over 8 calls is the same 256 KiB a call the whole-run bar allowed.
+    let (early, middle, late) = (
+        median(&rss[1..4]),
+        median(&rss[9..12]),
+        median(&rss[17..20]),
+    );
     assert!(
-        growth < 4 * 1024,
-        "RSS grew {growth} KiB from calls 2-4 to calls 18-20: {rss:?}"
+        middle - early < 2 * 1024 || late - middle < 2 * 1024,
+        "RSS grew {} KiB from calls 2-4 to 10-12 and {} KiB from there to 18-20: {rss:?}",
+        middle - early,
+        late - middle
     );
 }
 
