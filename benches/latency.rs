@@ -10,16 +10,18 @@
 //! - `5% loss`: relay-only through the same relay with 5 ms each way on each leg (a 20 ms
 //!   round trip) and 2.5% loss on each pass (5% end to end).
 //!
-//! Pairs: roompeer↔roompeer, Chromium↔Chromium (the seed-like page), and roompeer↔Chromium
-//! (roompeer's report for the stream Chromium sends, Chromium's getStats for roompeer's).
+//! Pairs: roompeer↔roompeer, Chromium↔Chromium (the seed-like page), and roompeer↔Chromium in
+//! both roles (roompeer's report for the stream Chromium sends, Chromium's getStats for
+//! roompeer's).
 //!
 //! Then the setup time of `ROOMPEER_BENCH_PAIRS` (default 50) roompeer pairs in a row.
 //!
 //! Run: `scripts/bench-latency.sh` (or `cargo bench --bench latency`), as root.
 //! `ROOMPEER_BENCH_SECONDS` sets the call length (default 10); `ROOMPEER_BENCH_SETUP_ONLY=1`
 //! measures only the setup; `ROOMPEER_BENCH_PATHS=clean,jitter,loss` picks the paths,
-//! `ROOMPEER_BENCH_KINDS=roompeer,chromium,mixed` the pairs; `ROOMPEER_BENCH_REPORTS=1` prints
-//! the roompeer pair's reports to stderr.
+//! `ROOMPEER_BENCH_KINDS=roompeer,chromium,mixed` the pairs; `ROOMPEER_BENCH_MIXED_RUNS` the
+//! roompeer↔Chromium calls in each role (default 3, for the first-picture medians);
+//! `ROOMPEER_BENCH_REPORTS=1` prints the roompeer pair's reports to stderr.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -258,10 +260,23 @@ fn chromium_pair(path: PathKind, seconds: &str) {
     );
 }
 
-/// roompeer first (it offers), Chromium joins: each side's figures for what it received.
-fn mixed_pair(path: PathKind, seconds: &str) {
+/// Who is in the room first in a roompeer↔Chromium call (the first one offers when the other
+/// joins).
+#[derive(Clone, Copy)]
+enum FirstInRoom {
+    Roompeer,
+    Chromium,
+}
+
+/// One roompeer↔Chromium call: each side's figures for what it received. Returns each side's
+/// time to the first picture (roompeer's, Chromium's), timed from the second join.
+fn mixed_pair(path: PathKind, seconds: &str, first: FirstInRoom) -> (Option<i64>, Option<i64>) {
+    let role = match first {
+        FirstInRoom::Roompeer => "rp-first",
+        FirstInRoom::Chromium => "cr-first",
+    };
     let dir = scratch(&format!(
-        "bench-latency-mix-{}",
+        "bench-latency-mix-{role}-{}",
         path.name().replace(['%', '±', ' '], "")
     ));
     let ns = Netns::new();
@@ -270,24 +285,77 @@ fn mixed_pair(path: PathKind, seconds: &str) {
     let long = (hold + 15).to_string();
     let mut args = roompeer_args(&s, &long);
     args.extend(["--id", "1"]);
-    let rp = Peer::start(&ns, &dir, "roompeer", &args).joined();
-    let browser = BrowserPeer::start(&ns, &page_url(&s), hold);
-    let join = browser.wait_for("joined", Duration::from_secs(60))["t"].as_i64();
+    let (rp, browser, join) = match first {
+        FirstInRoom::Roompeer => {
+            let rp = Peer::start(&ns, &dir, "roompeer", &args).joined();
+            let browser = BrowserPeer::start(&ns, &page_url(&s), hold);
+            let join = browser.wait_for("joined", Duration::from_secs(60))["t"].as_i64();
+            (rp, browser, join)
+        }
+        FirstInRoom::Chromium => {
+            let browser = BrowserPeer::start(&ns, &page_url(&s), hold);
+            browser.wait_for("joined", Duration::from_secs(60));
+            let rp = Peer::start(&ns, &dir, "roompeer", &args);
+            (rp, browser, None)
+        }
+    };
     let seen = browser.finish();
     let r = rp.finish();
+    // With Chromium first, the second join is roompeer's own.
+    let join = join.or_else(|| at(&r.report, r.report.last_call.timings_ms.joined));
+    let (ours, theirs) = (roompeer_row(&r.report, join), chromium_row(&seen, join));
+    let offers = match first {
+        FirstInRoom::Roompeer => "roompeer offers",
+        FirstInRoom::Chromium => "Chromium offers",
+    };
     print_row(
-        "roompeer↔Chromium",
+        &format!("roompeer↔Chromium ({offers})"),
         path,
-        "roompeer (VP8 from Chromium)",
-        &roompeer_row(&r.report, join),
+        "roompeer (from Chromium)",
+        &ours,
     );
     print_row(
-        "roompeer↔Chromium",
+        &format!("roompeer↔Chromium ({offers})"),
         path,
         "Chromium (from roompeer)",
-        &chromium_row(&seen, join),
+        &theirs,
+    );
+    (ours.first_picture_ms, theirs.first_picture_ms)
+}
+
+/// `runs` mixed calls in each role, then each side's median time to the first picture (the
+/// issue's bar: roompeer's at most Chromium's + 30 ms, median of 3, in both roles).
+fn mixed_pairs(path: PathKind, seconds: &str, runs: usize) {
+    let mut medians = Vec::new();
+    for first in [FirstInRoom::Roompeer, FirstInRoom::Chromium] {
+        let (mut ours, mut theirs): (Vec<i64>, Vec<i64>) = (0..runs)
+            .filter_map(|_| {
+                let (a, b) = mixed_pair(path, seconds, first);
+                a.zip(b)
+            })
+            .unzip();
+        ours.sort_unstable();
+        theirs.sort_unstable();
+        if let (Some(o), Some(t)) = (ours.get(ours.len() / 2), theirs.get(theirs.len() / 2)) {
+            let role = match first {
+                FirstInRoom::Roompeer => "roompeer offers",
+                FirstInRoom::Chromium => "Chromium offers",
+            };
+            medians.push(format!(
+                "{role}: roompeer {o} ms (of {ours:?}), Chromium {t} ms (of {theirs:?}), difference {} ms",
+                o - t
+            ));
+        }
+    }
+    MIXED_SUMMARY.lock().unwrap().extend(
+        medians
+            .into_iter()
+            .map(|m| format!("{} path, {m}", path.name())),
     );
 }
+
+/// The mixed calls' first-picture medians, printed after the table.
+static MIXED_SUMMARY: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// `connecting` to `connected` of roompeer pairs in a row on the clean path: from each side's
 /// `call_started` event to its `peer_connected`.
@@ -351,6 +419,11 @@ fn main() {
         return;
     }
     let seconds = std::env::var("ROOMPEER_BENCH_SECONDS").unwrap_or_else(|_| "10".into());
+    // Calls per role of the mixed pair (the first-picture bar is a median of 3).
+    let mixed_runs: usize = std::env::var("ROOMPEER_BENCH_MIXED_RUNS")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(3);
     println!("Call delay, {seconds} s calls at 640x480@30 (roompeer's defaults), one run:");
     println!();
     println!(
@@ -385,7 +458,17 @@ fn main() {
             chromium_pair(path, &seconds);
         }
         if run("mixed") {
-            mixed_pair(path, &seconds);
+            mixed_pairs(path, &seconds, mixed_runs);
+        }
+    }
+    let summary = MIXED_SUMMARY.lock().unwrap();
+    if !summary.is_empty() {
+        println!();
+        println!(
+            "First picture in roompeer↔Chromium calls, from the second join, median of {mixed_runs}:"
+        );
+        for line in summary.iter() {
+            println!("- {line}");
         }
     }
     setup_pairs(pairs);

@@ -21,6 +21,13 @@ fn roompeer_offers_h264_first_and_chromium_takes_it() {
     // H.264 then VP8 in roompeer's offer; H.264 is packetization-mode 1, 42e01f.
     let codecs = video_codecs(&seen.offer);
     assert_eq!(&codecs[..2], ["H264/90000", "VP8/90000"], "{codecs:?}");
+    // Both ask Chromium to start what it sends at 1 Mbit/s (its first keyframe comes sooner).
+    assert_eq!(
+        seen.offer.matches("x-google-start-bitrate=1000").count(),
+        2,
+        "{}",
+        seen.offer
+    );
     assert!(
         seen.answer.contains("packetization-mode=1") && seen.answer.contains("42e01f"),
         "{}",

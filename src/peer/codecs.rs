@@ -15,6 +15,13 @@ const H264_PT: u8 = 102;
 const VP8_PT: u8 = 96;
 pub const OPUS_PT: u8 = 111;
 
+/// Asks a libwebrtc peer (Chromium, Safari) to start what it sends us at 1 Mbit/s, as our own
+/// sender does, instead of its default 300 kbit/s: its pacer then sends its first keyframe about
+/// three times faster (measured: 3 packets over 22 ms became 4 over 9 ms), and its first
+/// seconds are sharper. Others ignore the parameter; the value only ever starts the estimate.
+/// It goes in our offers: rtc answers with the offer's codec parameters.
+const START_BITRATE: &str = "x-google-start-bitrate=1000";
+
 fn video_feedback() -> Vec<RTCPFeedback> {
     [
         ("goog-remb", ""),
@@ -35,8 +42,9 @@ fn h264_codec() -> RTCRtpCodec {
         mime_type: MIME_TYPE_H264.to_owned(),
         clock_rate: 90_000,
         channels: 0,
-        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
-            .to_owned(),
+        sdp_fmtp_line: format!(
+            "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f;{START_BITRATE}"
+        ),
         rtcp_feedback: video_feedback(),
     }
 }
@@ -46,7 +54,7 @@ fn vp8_codec() -> RTCRtpCodec {
         mime_type: MIME_TYPE_VP8.to_owned(),
         clock_rate: 90_000,
         channels: 0,
-        sdp_fmtp_line: String::new(),
+        sdp_fmtp_line: START_BITRATE.to_owned(),
         rtcp_feedback: video_feedback(),
     }
 }
