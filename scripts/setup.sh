@@ -6,12 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build_packages=(libclang-dev libasound2-dev libvpx-dev libwebrtc-audio-processing-dev cmake nasm pkg-config iproute2)
+build_packages=(libclang-dev libpipewire-0.3-dev libasound2-dev libvpx-dev libwebrtc-audio-processing-dev cmake nasm pkg-config iproute2)
 # pulseaudio: a sound server with null sinks, so the tests play and capture through real
 # devices on a machine without a sound card.
 # dpkg-dev (dpkg-shlibdeps) and desktop-file-utils: the Debian package's test; ffmpeg: reading
 # the recordings back; xvfb: a virtual X screen to share.
-test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei pulseaudio pulseaudio-utils libasound2-plugins dpkg-dev desktop-file-utils ffmpeg xvfb)
+test_packages=(openssl nftables coturn chromium firefox-esr fonts-wqy-microhei pulseaudio pulseaudio-utils libasound2-plugins dpkg-dev desktop-file-utils ffmpeg xvfb sway swaybg dbus-daemon pipewire-bin wireplumber xdg-desktop-portal xdg-desktop-portal-wlr)
 packages=("${build_packages[@]}")
 [ "${1:-}" = build ] || packages+=("${test_packages[@]}")
 

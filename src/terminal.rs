@@ -138,6 +138,12 @@ const KNOWN_NOISE: &[(&str, &str)] = &[
     // DTLS in WebRTC is checked against the SDP's fingerprint, never a server name; webrtc
     // has no setting for the name it warns about.
     ("rtc_dtls::config", "conn.remote_addr is empty"),
+    // A portal's request and session objects have no properties to cache; zbus warns for
+    // each one ashpd makes while asking the desktop for a screen.
+    (
+        "zbus::proxy",
+        "Failed to populate properties cache via GetAll",
+    ),
 ];
 
 /// Leaves the [`KNOWN_NOISE`] out of the log.

@@ -82,6 +82,9 @@ fn options_are_checked() {
                 && (m.screen_limit, m.screen_fps) == ((1280, 720), 5)
         })
     );
+    assert!(parse(&["--video", "screen:portal"]).is_ok_and(|o| {
+        o.peer.media.controls.devices().0.video_in == VideoIn::Screen(ScreenChoice::Portal)
+    }));
     assert!(
         parse(&["--video", "window:Quarterly figures"]).is_ok_and(|o| {
             o.peer.media.controls.devices().0.video_in

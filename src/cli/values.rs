@@ -75,12 +75,12 @@ pub fn parse_audio(s: &str) -> Result<AudioIn, ValueError> {
 /// Reads a `--video` value.
 pub fn parse_video(s: &str) -> Result<VideoIn, ValueError> {
     use crate::media::controls::ScreenChoice;
-    const EXPECTED: &str =
-        "expected testsrc, camera, camera:NAME, screen, screen:N (a monitor) or window:TITLE";
+    const EXPECTED: &str = "expected testsrc, camera, camera:NAME, screen, screen:N (a monitor), screen:portal (the desktop's dialog) or window:TITLE";
     match s {
         "testsrc" => return Ok(VideoIn::TestPattern),
         "camera" => return Ok(VideoIn::Camera(None)),
         "screen" => return Ok(VideoIn::Screen(ScreenChoice::Whole)),
+        "screen:portal" => return Ok(VideoIn::Screen(ScreenChoice::Portal)),
         _ => {}
     }
     if let Some(c) = s.strip_prefix("camera:") {

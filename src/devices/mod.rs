@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod camera;
+pub mod portal;
 pub mod screen;
 
 /// Every device roompeer can see, for `--list-devices` and the window's choices.

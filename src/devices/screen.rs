@@ -25,9 +25,23 @@ use x11rb::rust_connection::RustConnection;
 pub enum ScreenError {
     /// No X server to ask.
     #[error(
-        "cannot share the screen: no X display ($DISPLAY is not set; Wayland is not supported yet)"
+        "cannot share the screen: no X display ($DISPLAY is not set) and no Wayland session ($WAYLAND_DISPLAY is not set)"
     )]
     NoDisplay,
+    /// The desktop portal could not be asked, or refused.
+    #[error(
+        "the desktop's screen-cast portal failed: {0} (on Wayland, sharing needs xdg-desktop-portal and the backend for this desktop running)"
+    )]
+    Portal(String),
+    /// The user closed the desktop's dialog without choosing.
+    #[error("the screen cast was cancelled in the desktop's dialog: nothing is shared")]
+    PortalCancelled,
+    /// The portal's PipeWire stream failed.
+    #[error("the screen cast's PipeWire stream failed: {0}")]
+    PipeWire(String),
+    /// The desktop granted a stream but sent no picture.
+    #[error("the desktop sent no picture of the screen")]
+    NoPicture,
     /// The X server could not be reached.
     #[error("cannot connect to the X display {display:?}: {detail}")]
     Connect {
@@ -95,10 +109,18 @@ enum Target {
     Window(xproto::Window),
 }
 
+/// How a capture thread is told to stop.
+pub(crate) enum Stop {
+    /// The X11 thread looks at a flag between pictures.
+    Flag(Arc<AtomicBool>),
+    /// The portal's thread sleeps in PipeWire's loop, which a message wakes.
+    PipeWire(pipewire::channel::Sender<()>),
+}
+
 /// A running screen or window capture.
 pub struct ScreenCapture {
     latest: Arc<Mutex<Option<I420Frame>>>,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
     /// Why the capture ended by itself (the window closed, the X server went), once it has.
     ended: Arc<Mutex<Option<String>>>,
     /// What is shared, as `--video` names it (`screen`, `screen:1`, `window:TITLE`).
@@ -108,12 +130,35 @@ pub struct ScreenCapture {
 }
 
 impl ScreenCapture {
-    /// Starts capturing `choice` at `fps`, sent at its own size scaled down to fit `limit`.
+    pub(crate) fn from_parts(
+        latest: Arc<Mutex<Option<I420Frame>>>,
+        ended: Arc<Mutex<Option<String>>>,
+        stop: Stop,
+        name: String,
+        size: (usize, usize),
+    ) -> Self {
+        Self {
+            latest,
+            stop,
+            ended,
+            name,
+            size,
+        }
+    }
+
+    /// Starts capturing `choice` at `fps`, sent at its own size scaled down to fit `limit`:
+    /// through X11, or through the desktop portal (`screen:portal`, or the whole screen in a
+    /// Wayland session).
     pub fn open(
         choice: &ScreenChoice,
         limit: (usize, usize),
         fps: u32,
     ) -> Result<Self, ScreenError> {
+        if *choice == ScreenChoice::Portal
+            || (*choice == ScreenChoice::Whole && super::portal::preferred())
+        {
+            return super::portal::open(limit, fps);
+        }
         let (conn, screen_num) = connect()?;
         let target = resolve(&conn, screen_num, choice)?;
         let (width, height) = target_size(&conn, target)?;
@@ -155,13 +200,13 @@ impl ScreenCapture {
             })
             .map_err(|e| ScreenError::Thread(e.to_string()))?;
         tracing::info!(source = %name, from = ?(width, height), sent = ?size, fps, "sharing the screen");
-        Ok(Self {
+        Ok(Self::from_parts(
             latest,
-            stop,
             ended,
+            Stop::Flag(stop),
             name,
             size,
-        })
+        ))
     }
 
     /// The newest picture not yet taken.
@@ -177,7 +222,12 @@ impl ScreenCapture {
 
 impl Drop for ScreenCapture {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        match &self.stop {
+            Stop::Flag(stop) => stop.store(true, Ordering::Relaxed),
+            Stop::PipeWire(quit) => {
+                let _ = quit.send(());
+            }
+        }
     }
 }
 
@@ -214,6 +264,8 @@ fn resolve(
     let screen = &conn.setup().roots[screen_num];
     let root = screen.root;
     Ok(match choice {
+        // The desktop picks it; X11 has nothing to resolve.
+        ScreenChoice::Portal => return Err(ScreenError::NoPicture),
         ScreenChoice::Whole => Target::Area {
             root,
             x: 0,
@@ -268,6 +320,14 @@ pub struct ScreenSource {
 /// The whole screen, each monitor (when there are several) and each titled window, with
 /// thumbnails fitted to `thumb`. Takes a moment: run it off the UI thread.
 pub fn list_sources(thumb: (usize, usize)) -> Result<Vec<ScreenSource>, ScreenError> {
+    if super::portal::preferred() {
+        // On Wayland only the desktop's own dialog can list what there is.
+        return Ok(vec![ScreenSource {
+            choice: ScreenChoice::Portal,
+            size: (0, 0),
+            thumbnail: None,
+        }]);
+    }
     let (conn, screen_num) = connect()?;
     let root = conn.setup().roots[screen_num].root;
     let mut choices = vec![ScreenChoice::Whole];

@@ -111,6 +111,7 @@ fn zh(en: &str) -> Option<&'static str> {
         "Share your screen" => "共享你的屏幕",
         "Looking for screens and windows…" => "正在查找屏幕和窗口…",
         "Whole screen" => "整个屏幕",
+        "Choose in the desktop's dialog" => "在桌面的对话框中选择",
         "Monitor" => "显示器",
         "Window" => "窗口",
         "Actual size" => "实际大小",

@@ -151,5 +151,6 @@ fn describe(choice: &ScreenChoice, lang: Lang) -> String {
         ScreenChoice::Whole => lang.tr("Whole screen").to_owned(),
         ScreenChoice::Monitor(n) => format!("{} {n}", lang.tr("Monitor")),
         ScreenChoice::Window(title) => format!("{} \"{title}\"", lang.tr("Window")),
+        ScreenChoice::Portal => lang.tr("Choose in the desktop's dialog").to_owned(),
     }
 }

@@ -50,6 +50,9 @@ pub enum ScreenChoice {
     Monitor(usize),
     /// The first window whose title contains this.
     Window(String),
+    /// What the user picks in the desktop's own dialog (the xdg-desktop-portal ScreenCast, the
+    /// only way on Wayland).
+    Portal,
 }
 
 impl std::fmt::Display for ScreenChoice {
@@ -59,6 +62,7 @@ impl std::fmt::Display for ScreenChoice {
             Self::Whole => write!(f, "screen"),
             Self::Monitor(n) => write!(f, "screen:{n}"),
             Self::Window(title) => write!(f, "window:{title}"),
+            Self::Portal => write!(f, "screen:portal"),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod netns;
 pub mod peers;
 pub mod pulse;
 pub mod servers;
+pub mod wayland;
 pub mod xvfb;
 // Each test binary uses a part of these.
 #[allow(unused_imports)]
