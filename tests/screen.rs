@@ -218,8 +218,8 @@ fn a_shared_window_that_closes_gives_way_to_the_test_picture() {
 /// wlroots backend, over a real sway. That backend (0.7, Debian's) cannot cast from a
 /// compositor without a GPU (it wants a DMA-BUF format, which software rendering has not:
 /// xdg-desktop-portal-wlr#289), so its `Start` fails: roompeer says so and the call goes on
-/// with the test picture. (What PipeWire then delivers is tested without a portal, in
-/// `devices::portal`'s unit tests.)
+/// with the test picture, which it sent all along while the portal was asked. (What PipeWire
+/// then delivers is tested without a portal, in `devices::portal`'s unit tests.)
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn on_wayland_the_desktop_portal_is_asked_and_its_refusal_leaves_the_test_picture() {

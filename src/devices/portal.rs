@@ -12,6 +12,7 @@ use ashpd::desktop::screencast::{CursorMode, Screencast, SelectSourcesOptions, S
 use pipewire as pw;
 use pw::spa;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +26,12 @@ const FIRST_PICTURE_TIMEOUT: Duration = Duration::from_secs(10);
 /// (with one, XWayland's screen holds only X windows, so `screen:portal` asks explicitly).
 pub fn preferred() -> bool {
     std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_some()
+}
+
+/// Whether sharing `choice` means asking the portal.
+pub fn wanted(choice: &crate::media::controls::ScreenChoice) -> bool {
+    use crate::media::controls::ScreenChoice;
+    *choice == ScreenChoice::Portal || (*choice == ScreenChoice::Whole && preferred())
 }
 
 /// What the portal granted: the PipeWire node to read and the connection to read it through.
@@ -180,52 +187,96 @@ impl Receiving {
     }
 }
 
-/// Starts sharing what the user picks in the desktop's dialog, sent at its own size scaled
-/// down to fit `limit`, at most at `fps`.
-pub fn open(limit: (usize, usize), fps: u32) -> Result<ScreenCapture, ScreenError> {
-    let latest = Arc::new(Mutex::new(None));
-    let ended = Arc::new(Mutex::new(None));
-    let (first_tx, first_rx) = mpsc::channel();
-    let (quit_tx, quit_rx) = pw::channel::channel::<()>();
-    let receiving = Receiving {
-        format: Default::default(),
-        convert: BgrxToI420::default(),
-        limit,
-        interval: Duration::from_secs(1) / fps.max(1),
-        last: None,
-        latest: latest.clone(),
-        ended: ended.clone(),
-        first: Some(first_tx.clone()),
-    };
-    std::thread::Builder::new()
-        .name("screen-portal".into())
-        .spawn(move || {
-            if let Err(e) = run(receiving, quit_rx, fps) {
-                let _ = first_tx.send(Err(e));
-            }
+/// A screen asked of the desktop, not yet granted: the desktop's dialog takes as long as the
+/// user does, so the sender keeps sending what it sent before until [`PortalRequest::poll`]
+/// gives the capture (or why there is none).
+pub struct PortalRequest {
+    first: mpsc::Receiver<Result<(usize, usize), ScreenError>>,
+    latest: Arc<Mutex<Option<I420Frame>>>,
+    ended: Arc<Mutex<Option<String>>>,
+    /// Taken by the capture once granted; until then, dropping the request stops the thread.
+    quit: Option<pw::channel::Sender<()>>,
+    abandoned: Arc<AtomicBool>,
+    deadline: Instant,
+}
+
+impl PortalRequest {
+    /// Asks the desktop for what to share, sent at its own size scaled down to fit `limit`, at
+    /// most at `fps`. Returns at once; the asking goes on on a thread of its own.
+    pub fn start(limit: (usize, usize), fps: u32) -> Result<Self, ScreenError> {
+        let latest = Arc::new(Mutex::new(None));
+        let ended = Arc::new(Mutex::new(None));
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let (first_tx, first) = mpsc::channel();
+        let (quit, quit_rx) = pw::channel::channel::<()>();
+        let receiving = Receiving {
+            format: Default::default(),
+            convert: BgrxToI420::default(),
+            limit,
+            interval: Duration::from_secs(1) / fps.max(1),
+            last: None,
+            latest: latest.clone(),
+            ended: ended.clone(),
+            first: Some(first_tx.clone()),
+        };
+        let thread_abandoned = abandoned.clone();
+        std::thread::Builder::new()
+            .name("screen-portal".into())
+            .spawn(move || {
+                if let Err(e) = run(receiving, quit_rx, fps, &thread_abandoned) {
+                    let _ = first_tx.send(Err(e));
+                }
+            })
+            .map_err(|e| ScreenError::Thread(e.to_string()))?;
+        Ok(Self {
+            first,
+            latest,
+            ended,
+            quit: Some(quit),
+            abandoned,
+            deadline: Instant::now() + CHOOSE_TIMEOUT + FIRST_PICTURE_TIMEOUT,
         })
-        .map_err(|e| ScreenError::Thread(e.to_string()))?;
-    let size = match first_rx.recv_timeout(CHOOSE_TIMEOUT + FIRST_PICTURE_TIMEOUT) {
-        Ok(Ok(size)) => size,
-        Ok(Err(e)) => return Err(e),
-        Err(_) => {
-            let _ = quit_tx.send(());
-            return Err(ScreenError::NoPicture);
+    }
+
+    /// The capture once its first picture came, or why none will; `None` while waiting.
+    pub fn poll(&mut self) -> Option<Result<ScreenCapture, ScreenError>> {
+        let result = match self.first.try_recv() {
+            Ok(result) => result,
+            Err(mpsc::TryRecvError::Empty) if Instant::now() < self.deadline => return None,
+            Err(_) => Err(ScreenError::NoPicture),
+        };
+        Some(result.and_then(|size| {
+            let quit = self.quit.take().ok_or(ScreenError::NoPicture)?;
+            tracing::info!(sent = ?size, "sharing the screen through the desktop portal");
+            Ok(ScreenCapture::from_parts(
+                self.latest.clone(),
+                self.ended.clone(),
+                Stop::PipeWire(quit),
+                "screen:portal".into(),
+                size,
+            ))
+        }))
+    }
+}
+
+impl Drop for PortalRequest {
+    fn drop(&mut self) {
+        if let Some(quit) = self.quit.take() {
+            // Not granted yet (or never taken): the thread closes the session when it can.
+            self.abandoned.store(true, Ordering::Relaxed);
+            let _ = quit.send(());
         }
-    };
-    tracing::info!(sent = ?size, fps, "sharing the screen through the desktop portal");
-    Ok(ScreenCapture::from_parts(
-        latest,
-        ended,
-        Stop::PipeWire(quit_tx),
-        "screen:portal".into(),
-        size,
-    ))
+    }
 }
 
 /// The capture thread: the portal's questions, then PipeWire's loop until told to stop or the
 /// stream ends.
-fn run(receiving: Receiving, quit: pw::channel::Receiver<()>, fps: u32) -> Result<(), ScreenError> {
+fn run(
+    receiving: Receiving,
+    quit: pw::channel::Receiver<()>,
+    fps: u32,
+    abandoned: &AtomicBool,
+) -> Result<(), ScreenError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -235,6 +286,11 @@ fn run(receiving: Receiving, quit: pw::channel::Receiver<()>, fps: u32) -> Resul
             .await
             .map_err(|_| ScreenError::PortalCancelled)?
     })?;
+    if abandoned.load(Ordering::Relaxed) {
+        // The sender moved on while the user chose.
+        let _ = runtime.block_on(granted.session.close());
+        return Ok(());
+    }
     let pipewire =
         |what: &'static str| move |e: pw::Error| ScreenError::PipeWire(format!("{what}: {e}"));
     pw::init();

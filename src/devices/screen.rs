@@ -146,19 +146,13 @@ impl ScreenCapture {
         }
     }
 
-    /// Starts capturing `choice` at `fps`, sent at its own size scaled down to fit `limit`:
-    /// through X11, or through the desktop portal (`screen:portal`, or the whole screen in a
-    /// Wayland session).
+    /// Starts capturing `choice` through X11 at `fps`, sent at its own size scaled down to fit
+    /// `limit` (the desktop portal's captures come from [`super::portal::PortalRequest`]).
     pub fn open(
         choice: &ScreenChoice,
         limit: (usize, usize),
         fps: u32,
     ) -> Result<Self, ScreenError> {
-        if *choice == ScreenChoice::Portal
-            || (*choice == ScreenChoice::Whole && super::portal::preferred())
-        {
-            return super::portal::open(limit, fps);
-        }
         let (conn, screen_num) = connect()?;
         let target = resolve(&conn, screen_num, choice)?;
         let (width, height) = target_size(&conn, target)?;

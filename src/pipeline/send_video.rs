@@ -4,6 +4,7 @@
 
 use super::{CallMedia, MediaSettings, PipelineError, unix_ms};
 use crate::devices::camera::CameraCapture;
+use crate::devices::portal::{self, PortalRequest};
 use crate::devices::screen::ScreenCapture;
 use crate::media::controls::VideoIn;
 use crate::media::frame::I420Frame;
@@ -115,8 +116,10 @@ pub fn start_video_sender(
                 let g = media.controls.generation();
                 if g != generation {
                     generation = g;
-                    source = VideoSource::open(&media, &settings);
+                    let previous = std::mem::replace(&mut source, VideoSource::TestPattern);
+                    source = VideoSource::open(&media, &settings, previous);
                 }
+                source.settle(&media);
                 let fps = source.fps(&settings);
                 let frame_time = Duration::from_secs(1) / fps;
                 let samples_per_frame = clock_ticks / fps;
@@ -146,7 +149,7 @@ pub fn start_video_sender(
                 if media.controls.camera_off() {
                     frame = I420Frame::black(frame.width, frame.height);
                 } else {
-                    match &source {
+                    match source.showing() {
                         VideoSource::TestPattern => {
                             pattern.render(stamp, &mut frame);
                             if flash.due(stamp.sent_ms) {
@@ -164,6 +167,7 @@ pub fn start_video_sender(
                                 frame = f;
                             }
                         }
+                        VideoSource::Asking { .. } => {}
                     }
                 }
                 let wanted = ((frame.width, frame.height), source.content());
@@ -319,11 +323,18 @@ enum VideoSource {
     TestPattern,
     Camera(CameraCapture),
     Screen(ScreenCapture),
+    /// The desktop portal is asked for a screen (its dialog may be up): what was sent before
+    /// goes on meanwhile.
+    Asking {
+        request: PortalRequest,
+        previous: Box<VideoSource>,
+    },
 }
 
 impl VideoSource {
     /// Opens the chosen source; without a camera or a screen, the test picture (and a notice).
-    fn open(media: &CallMedia, settings: &MediaSettings) -> Self {
+    /// `previous` goes on while the desktop is asked for a screen.
+    fn open(media: &CallMedia, settings: &MediaSettings, previous: VideoSource) -> Self {
         let (devices, _) = media.controls.devices();
         let (width, height, fps) = (settings.width, settings.height, settings.fps);
         let source = match devices.video_in {
@@ -331,6 +342,18 @@ impl VideoSource {
             VideoIn::Camera(choice) => CameraCapture::open(choice.as_deref(), width, height, fps)
                 .map(Self::Camera)
                 .map_err(|e| e.to_string()),
+            VideoIn::Screen(choice) if portal::wanted(&choice) => {
+                PortalRequest::start(settings.screen_limit, settings.screen_fps)
+                    .map(|request| Self::Asking {
+                        request,
+                        // Only a source that shows something: not one still asking.
+                        previous: Box::new(match previous {
+                            Self::Asking { previous, .. } => *previous,
+                            p => p,
+                        }),
+                    })
+                    .map_err(|e| e.to_string())
+            }
             VideoIn::Screen(choice) => {
                 ScreenCapture::open(&choice, settings.screen_limit, settings.screen_fps)
                     .map(Self::Screen)
@@ -341,18 +364,50 @@ impl VideoSource {
             media.device_notice(format!("{e}: sending the test picture instead"));
             Self::TestPattern
         });
-        let what = match &source {
+        media.set_source(&media.video_source, source.describe());
+        source
+    }
+
+    /// As the report's `video.source` says it.
+    fn describe(&self) -> String {
+        match self {
             Self::TestPattern => "test picture".to_owned(),
             Self::Camera(c) => format!("camera {:?}", c.name),
             Self::Screen(s) => format!("{} {}x{}", s.name, s.size.0, s.size.1),
+            Self::Asking { previous, .. } => previous.describe(),
+        }
+    }
+
+    /// While the portal is asked: takes its answer once it came (the screen, or the previous
+    /// source again with a notice saying why not).
+    fn settle(&mut self, media: &CallMedia) {
+        let Self::Asking { request, previous } = self else {
+            return;
         };
-        media.set_source(&media.video_source, what);
-        source
+        let next = match request.poll() {
+            None => return,
+            Some(Ok(capture)) => Self::Screen(capture),
+            Some(Err(e)) => {
+                let previous = std::mem::replace(previous.as_mut(), Self::TestPattern);
+                media.device_notice(format!("{e}: sending the {} instead", previous.describe()));
+                previous
+            }
+        };
+        *self = next;
+        media.set_source(&media.video_source, self.describe());
+    }
+
+    /// What is sent now (while asking, the previous source).
+    fn showing(&self) -> &Self {
+        match self {
+            Self::Asking { previous, .. } => previous,
+            s => s,
+        }
     }
 
     /// What the encoder should keep: motion or detail.
     fn content(&self) -> Content {
-        match self {
+        match self.showing() {
             Self::Screen(_) => Content::Detail,
             _ => Content::Motion,
         }
@@ -360,7 +415,7 @@ impl VideoSource {
 
     /// Frames per second.
     fn fps(&self, settings: &MediaSettings) -> u32 {
-        match self {
+        match self.showing() {
             Self::Screen(_) => settings.screen_fps,
             _ => settings.fps,
         }
