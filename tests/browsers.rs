@@ -67,6 +67,13 @@ fn chromium_offers_vp8_first_and_roompeer_takes_it() {
         "VP8/90000",
         "Chromium lists VP8 first"
     );
+    // Answering, roompeer asks for Chromium's 1 Mbit/s start too.
+    assert!(
+        seen.answer
+            .contains("a=fmtp:96 x-google-start-bitrate=1000"),
+        "{}",
+        seen.answer
+    );
 }
 
 #[test]

@@ -19,7 +19,8 @@ pub const OPUS_PT: u8 = 111;
 /// sender does, instead of its default 300 kbit/s: its pacer then sends its first keyframe about
 /// three times faster (measured: 3 packets over 22 ms became 4 over 9 ms), and its first
 /// seconds are sharper. Others ignore the parameter; the value only ever starts the estimate.
-/// It goes in our offers: rtc answers with the offer's codec parameters.
+/// Offers carry it from the registered codecs; answers get it from [`with_start_bitrate`]
+/// (rtc answers with the offer's codec parameters).
 const START_BITRATE: &str = "x-google-start-bitrate=1000";
 
 fn video_feedback() -> Vec<RTCPFeedback> {
@@ -131,6 +132,58 @@ pub fn check_common_video_codec(offer: &str, ours: &[VideoCodec]) -> Result<(), 
     })
 }
 
+/// `sdp` with [`START_BITRATE`] on each H.264 and VP8 payload of its video sections (added to
+/// the payload's `a=fmtp` line, or as one after its `a=rtpmap` line), line endings kept.
+pub fn with_start_bitrate(sdp: &str) -> String {
+    let mut out = String::with_capacity(sdp.len() + 128);
+    let mut in_video = false;
+    let mut video_pts: Vec<String> = Vec::new();
+    let lines: Vec<&str> = sdp.split_inclusive('\n').collect();
+    let has_fmtp = |pt: &str| {
+        let prefix = format!("a=fmtp:{pt} ");
+        lines.iter().any(|l| l.starts_with(&prefix))
+    };
+    for line in &lines {
+        let (text, end) = match line.strip_suffix("\r\n") {
+            Some(t) => (t, "\r\n"),
+            None => line.strip_suffix('\n').map_or((*line, ""), |t| (t, "\n")),
+        };
+        if text.starts_with("m=") {
+            in_video = text.starts_with("m=video");
+            video_pts.clear();
+        }
+        let codec_pt = text.strip_prefix("a=rtpmap:").and_then(|rest| {
+            let (pt, codec) = rest.split_once(' ')?;
+            let name = codec.split('/').next()?;
+            (name.eq_ignore_ascii_case("H264") || name.eq_ignore_ascii_case("VP8"))
+                .then(|| pt.to_owned())
+        });
+        if in_video && let Some(pt) = codec_pt {
+            out.push_str(line);
+            if !has_fmtp(&pt) {
+                out.push_str(&format!("a=fmtp:{pt} {START_BITRATE}{end}"));
+            }
+            video_pts.push(pt);
+            continue;
+        }
+        let fmtp_pt = text
+            .strip_prefix("a=fmtp:")
+            .and_then(|rest| rest.split_once(' '))
+            .map(|(pt, _)| pt);
+        match fmtp_pt {
+            Some(pt)
+                if in_video
+                    && video_pts.iter().any(|p| p == pt)
+                    && !text.contains("x-google-start-bitrate") =>
+            {
+                out.push_str(&format!("{text};{START_BITRATE}{end}"));
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +206,25 @@ mod tests {
         );
         let rejected = "v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n";
         assert!(check_common_video_codec(rejected, &[VideoCodec::H264]).is_ok());
+    }
+
+    #[test]
+    fn answers_get_the_start_bitrate_on_each_video_codec_and_nothing_else_changes() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\
+                   a=fmtp:111 minptime=10;useinbandfec=1\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96 97 102\r\na=rtpmap:96 VP8/90000\r\n\
+                   a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=rtpmap:102 H264/90000\r\n\
+                   a=fmtp:102 packetization-mode=1;profile-level-id=42e01f\r\n";
+        let out = with_start_bitrate(sdp);
+        assert_eq!(
+            out,
+            "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\n\
+             a=fmtp:111 minptime=10;useinbandfec=1\r\n\
+             m=video 9 UDP/TLS/RTP/SAVPF 96 97 102\r\na=rtpmap:96 VP8/90000\r\n\
+             a=fmtp:96 x-google-start-bitrate=1000\r\n\
+             a=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\na=rtpmap:102 H264/90000\r\n\
+             a=fmtp:102 packetization-mode=1;profile-level-id=42e01f;x-google-start-bitrate=1000\r\n"
+        );
+        assert_eq!(with_start_bitrate(&out), out, "added once");
     }
 }

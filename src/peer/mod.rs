@@ -332,7 +332,11 @@ impl Peer {
             .create_answer(None)
             .await
             .map_err(err("cannot create an answer"))?;
-        Ok(SignalMessage::Answer(self.set_local(answer).await?))
+        // As our offers do, the answer sent asks a libwebrtc peer to start sending at 1 Mbit/s.
+        // rtc takes back only the answer it made, and the parameter concerns only the peer's
+        // sender, so it is added to the text sent (and shown, and saved), not to rtc's copy.
+        let sdp = self.set_local(answer).await?;
+        Ok(SignalMessage::Answer(codecs::with_start_bitrate(&sdp)))
     }
 
     /// Applies a remote answer.
