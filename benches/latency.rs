@@ -268,9 +268,13 @@ enum FirstInRoom {
     Chromium,
 }
 
-/// One roompeer↔Chromium call: each side's figures for what it received. Returns each side's
-/// time to the first picture (roompeer's, Chromium's), timed from the second join.
-fn mixed_pair(path: PathKind, seconds: &str, first: FirstInRoom) -> (Option<i64>, Option<i64>) {
+/// What one roompeer↔Chromium call gave the summary: each side's time to the first picture
+/// (roompeer's, Chromium's) from the second join, and roompeer's `call_started` to
+/// `peer_connected` (ICE and DTLS).
+type MixedTimes = (Option<i64>, Option<i64>, Option<i64>);
+
+/// One roompeer↔Chromium call: each side's figures for what it received.
+fn mixed_pair(path: PathKind, seconds: &str, first: FirstInRoom) -> MixedTimes {
     let role = match first {
         FirstInRoom::Roompeer => "rp-first",
         FirstInRoom::Chromium => "cr-first",
@@ -320,7 +324,17 @@ fn mixed_pair(path: PathKind, seconds: &str, first: FirstInRoom) -> (Option<i64>
         "Chromium (from roompeer)",
         &theirs,
     );
-    (ours.first_picture_ms, theirs.first_picture_ms)
+    let event = |name: &str| {
+        r.report
+            .events
+            .iter()
+            .find(|e| e.event == name)
+            .map(|e| e.t_ms as i64)
+    };
+    let setup = event("peer_connected")
+        .zip(event("call_started"))
+        .map(|(up, start)| up - start);
+    (ours.first_picture_ms, theirs.first_picture_ms, setup)
 }
 
 /// `runs` mixed calls in each role, then each side's median time to the first picture (the
@@ -328,21 +342,25 @@ fn mixed_pair(path: PathKind, seconds: &str, first: FirstInRoom) -> (Option<i64>
 fn mixed_pairs(path: PathKind, seconds: &str, runs: usize) {
     let mut medians = Vec::new();
     for first in [FirstInRoom::Roompeer, FirstInRoom::Chromium] {
-        let (mut ours, mut theirs): (Vec<i64>, Vec<i64>) = (0..runs)
-            .filter_map(|_| {
-                let (a, b) = mixed_pair(path, seconds, first);
-                a.zip(b)
-            })
-            .unzip();
+        let (mut ours, mut theirs, mut setups) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            let (a, b, setup) = mixed_pair(path, seconds, first);
+            if let Some((a, b)) = a.zip(b) {
+                ours.push(a);
+                theirs.push(b);
+            }
+            setups.extend(setup);
+        }
         ours.sort_unstable();
         theirs.sort_unstable();
+        setups.sort_unstable();
         if let (Some(o), Some(t)) = (ours.get(ours.len() / 2), theirs.get(theirs.len() / 2)) {
             let role = match first {
                 FirstInRoom::Roompeer => "roompeer offers",
                 FirstInRoom::Chromium => "Chromium offers",
             };
             medians.push(format!(
-                "{role}: roompeer {o} ms (of {ours:?}), Chromium {t} ms (of {theirs:?}), difference {} ms",
+                "{role}: roompeer {o} ms (of {ours:?}), Chromium {t} ms (of {theirs:?}), difference {} ms; roompeer's setup (call_started to peer_connected) {setups:?} ms",
                 o - t
             ));
         }
