@@ -118,12 +118,12 @@ impl SharePanel {
                                             ui.allocate_exact_size(size, egui::Sense::hover());
                                         }
                                     }
-                                    let label = format!(
-                                        "{} ({}x{})",
-                                        describe(&source.choice, lang),
-                                        source.size.0,
-                                        source.size.1
-                                    );
+                                    let name = describe(&source.choice, lang);
+                                    // The desktop's dialog has no size until it is answered.
+                                    let label = match source.size {
+                                        (0, 0) => name,
+                                        (w, h) => format!("{name} ({w}x{h})"),
+                                    };
                                     if ui.button(label).clicked() {
                                         chosen = Some(source.choice.clone());
                                     }
