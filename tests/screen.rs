@@ -5,6 +5,7 @@
 
 mod support;
 
+use support::fake_portal::FakePortalDesktop;
 use support::wayland::WaylandDesktop;
 use support::xvfb::{Picture, Xvfb, assert_shows_quadrants, last_y4m_frame};
 use support::*;
@@ -249,4 +250,67 @@ fn on_wayland_the_desktop_portal_is_asked_and_its_refusal_leaves_the_test_pictur
     let y4m = std::fs::read(dir.join("rec/call-1/remote-video.y4m")).unwrap();
     let p = last_y4m_frame(&y4m);
     assert_eq!((p.width, p.height), (640, 480));
+}
+
+/// A screen the desktop grants through the portal reaches the peer: the real xdg-desktop-portal
+/// with a backend of the test's own (it grants at once, as a desktop whose user picked the
+/// first screen) handing out a PipeWire stream of the quadrants. roompeer, told `--video
+/// screen` in a Wayland session, asks the portal for one screen or window with the pointer
+/// drawn in, reads the stream through the portal's PipeWire connection, and the peer decodes
+/// the quadrants at the screen's size; the portal session is closed when the call ends.
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn on_wayland_a_screen_the_portal_grants_reaches_the_peer_through_pipewire() {
+    let desktop = FakePortalDesktop::start(1280, 720);
+    assert!(
+        !desktop.portal_running(),
+        "the portal starts only when asked"
+    );
+    let dir = scratch("screen-portal-granted");
+    let ns = Netns::new();
+    let server = NodeServer::serve_with(&ns, &[]);
+    let url = server.http();
+    let rec = dir.join("rec").display().to_string();
+    let common = ["--server", &url, "--duration", "3", "--calls", "1"];
+    let a_extra = ["--video", "screen"];
+    let b_extra = ["--record", &rec, "--record-raw"];
+    let pair = Pair::start_with_env(&ns, &dir, [&common, &a_extra, &b_extra], &desktop.env());
+    let (a, b) = pair.finish_ok();
+    assert_eq!(
+        a.report.last_call.video.source,
+        "screen:portal 1280x720",
+        "{}\n{}",
+        a.stderr,
+        desktop.logs()
+    );
+    let got = &b.report.last_call.video;
+    assert_eq!(
+        (got.width, got.height),
+        (Some(1280), Some(720)),
+        "{got:?}\n{}",
+        a.stderr
+    );
+    // The test picture until the desktop granted the screen, then the screen: its frames are
+    // the recording's second file.
+    let sizes: Vec<(usize, usize)> = got.sizes.iter().map(|s| (s.width, s.height)).collect();
+    assert_eq!(sizes, [(640, 480), (1280, 720)], "{got:?}");
+    let y4m = std::fs::read(dir.join("rec/call-1/remote-video-2.y4m")).unwrap();
+    let p = last_y4m_frame(&y4m);
+    assert_eq!((p.width, p.height), (1280, 720));
+    assert_shows_quadrants(&p, 12);
+    assert!(desktop.pictures_sent() > 0);
+
+    let asked = desktop.asked();
+    assert_eq!(asked.sessions, 1, "{asked:?}");
+    assert_eq!(asked.source_types, Some(1 | 2), "a screen or a window");
+    assert_eq!(asked.cursor_mode, Some(2), "the pointer drawn in");
+    assert_eq!(asked.multiple, Some(false));
+    assert_eq!(asked.started, 1);
+    // The session is closed when sharing ends (the desktop then stops showing that the
+    // screen is shared); the portal passes the close on to its backend when it gets it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while desktop.asked().closed == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(desktop.asked().closed, 1, "{}", desktop.logs());
 }

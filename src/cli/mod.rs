@@ -215,7 +215,8 @@ pub struct Cli {
     pub record: Option<PathBuf>,
 
     /// With --record: also the decoded pictures and sound, frame-exact, as
-    /// `remote-video.y4m` and `remote-audio.wav` (large: about 8 GB for ten minutes at 640x480).
+    /// `remote-video.y4m` and `remote-audio.wav` (large: about 8 GB for ten minutes at 640x480;
+    /// each change of the picture's size starts `remote-video-2.y4m`, `-3`, ...).
     #[arg(long, requires = "record")]
     pub record_raw: bool,
 

@@ -4,60 +4,81 @@ use super::frame::I420Frame;
 use super::tone::SAMPLE_RATE;
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Writes decoded frames to a YUV4MPEG2 file (the first frame fixes the size).
+/// Writes decoded frames to YUV4MPEG2 files. Y4M cannot change size mid-stream, and a call's
+/// picture does (a peer that shares its screen, a camera that changes mode): each new size
+/// starts the next file, `NAME.y4m`, then `NAME-2.y4m`, `NAME-3.y4m`, ...
 pub struct Y4mWriter {
-    out: BufWriter<File>,
+    out: Option<BufWriter<File>>,
+    path: PathBuf,
     size: Option<(usize, usize)>,
     fps: u32,
-    skipped: u64,
+    files: u32,
 }
 
 impl Y4mWriter {
-    /// Creates the file.
+    /// Creates the first file.
     pub fn create(path: &Path, fps: u32) -> std::io::Result<Self> {
         Ok(Self {
-            out: BufWriter::new(File::create(path)?),
+            out: Some(BufWriter::new(File::create(path)?)),
+            path: path.to_owned(),
             size: None,
             fps,
-            skipped: 0,
+            files: 1,
         })
     }
 
-    /// Appends a frame; frames of another size than the first are counted and skipped, since
-    /// Y4M cannot change size mid-stream.
-    pub fn write(&mut self, f: &I420Frame) -> std::io::Result<()> {
-        match self.size {
-            None => {
-                writeln!(
-                    self.out,
-                    "YUV4MPEG2 W{} H{} F{}:1 Ip A1:1 C420jpeg",
-                    f.width, f.height, self.fps
-                )?;
-                self.size = Some((f.width, f.height));
-            }
-            Some(s) if s != (f.width, f.height) => {
-                self.skipped += 1;
-                return Ok(());
-            }
-            Some(_) => {}
+    /// The `n`-th file's path (the first is the path given).
+    fn nth(&self, n: u32) -> PathBuf {
+        if n == 1 {
+            return self.path.clone();
         }
-        self.out.write_all(b"FRAME\n")?;
-        self.out.write_all(&f.y)?;
-        self.out.write_all(&f.u)?;
-        self.out.write_all(&f.v)
+        let stem = self.path.file_stem().unwrap_or_default().to_string_lossy();
+        self.path.with_file_name(format!("{stem}-{n}.y4m"))
     }
 
-    /// Flushes the file.
-    pub fn finish(mut self) -> std::io::Result<()> {
-        if self.skipped > 0 {
-            tracing::warn!(
-                "{} frames of a different size were not recorded",
-                self.skipped
+    /// Appends a frame; a frame of another size than the last starts the next file.
+    pub fn write(&mut self, f: &I420Frame) -> std::io::Result<()> {
+        let size = (f.width, f.height);
+        if self.size.is_some_and(|s| s != size) {
+            if let Some(mut out) = self.out.take() {
+                out.flush()?;
+            }
+            self.files += 1;
+            let next = self.nth(self.files);
+            tracing::info!(
+                "the received picture is now {}x{}: recording it in {}",
+                f.width,
+                f.height,
+                next.display()
             );
+            self.out = Some(BufWriter::new(File::create(next)?));
+            self.size = None;
         }
-        self.out.flush()
+        let Some(out) = self.out.as_mut() else {
+            return Ok(());
+        };
+        if self.size.is_none() {
+            writeln!(
+                out,
+                "YUV4MPEG2 W{} H{} F{}:1 Ip A1:1 C420jpeg",
+                f.width, f.height, self.fps
+            )?;
+            self.size = Some(size);
+        }
+        out.write_all(b"FRAME\n")?;
+        out.write_all(&f.y)?;
+        out.write_all(&f.u)?;
+        out.write_all(&f.v)
+    }
+
+    /// Flushes the last file.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        match self.out.take() {
+            Some(mut out) => out.flush(),
+            None => Ok(()),
+        }
     }
 }
 
@@ -87,5 +108,33 @@ impl WavWriter {
     /// Finalises the header.
     pub fn finish(self) -> Result<(), hound::Error> {
         self.0.finalize()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_new_size_goes_to_the_next_file_and_nothing_is_dropped() {
+        let dir = std::env::temp_dir().join(format!("roompeer-y4m-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut w = Y4mWriter::create(&dir.join("remote-video.y4m"), 30).unwrap();
+        for (width, height) in [(64, 48), (64, 48), (128, 72), (64, 48), (64, 48)] {
+            w.write(&I420Frame::black(width, height)).unwrap();
+        }
+        w.finish().unwrap();
+        let frames = |name: &str| {
+            let bytes = std::fs::read(dir.join(name)).unwrap();
+            let header = bytes.split(|&b| b == b'\n').next().unwrap().to_vec();
+            let count = bytes.windows(6).filter(|w| w == b"FRAME\n").count();
+            (String::from_utf8(header).unwrap(), count)
+        };
+        let small = "YUV4MPEG2 W64 H48 F30:1 Ip A1:1 C420jpeg".to_owned();
+        let large = "YUV4MPEG2 W128 H72 F30:1 Ip A1:1 C420jpeg".to_owned();
+        assert_eq!(frames("remote-video.y4m"), (small.clone(), 2));
+        assert_eq!(frames("remote-video-2.y4m"), (large, 1));
+        assert_eq!(frames("remote-video-3.y4m"), (small, 2));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

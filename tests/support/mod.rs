@@ -6,6 +6,8 @@ pub mod browser_call;
 pub mod browsers;
 pub mod certs;
 pub mod cpu;
+pub mod desktop_session;
+pub mod fake_portal;
 pub mod impair;
 pub mod media_files;
 pub mod nat_lab;
