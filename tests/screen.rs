@@ -7,7 +7,9 @@ mod support;
 
 use support::fake_portal::FakePortalDesktop;
 use support::wayland::WaylandDesktop;
-use support::xvfb::{Picture, Xvfb, assert_shows_quadrants, last_y4m_frame};
+use support::xvfb::{
+    Picture, QUADRANTS, Xvfb, assert_colour_at, assert_shows_quadrants, last_y4m_frame,
+};
 use support::*;
 
 /// A roompeer pair in a fresh namespace: `a` shares with `a_extra`, `b` records what it
@@ -63,6 +65,38 @@ fn one_window_is_shared_at_its_own_size_with_vp8() {
     );
     assert_eq!((p.width, p.height), (640, 360));
     assert_shows_quadrants(&p, 12);
+}
+
+/// `screen:N` is the N-th RandR monitor of the screen: here the right one of two halves, whose
+/// picture is the quarters' right column (top-right above, bottom-right below).
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn one_monitor_of_a_screen_is_shared_at_its_size() {
+    let x = Xvfb::start(1280, 720);
+    x.monitors_side_by_side(2);
+    let (a, b, p) = share(&x, "screen-monitor", &["--video", "screen:1"]);
+    assert_eq!(
+        a.report.last_call.video.source, "screen:1 640x720",
+        "{}",
+        a.stderr
+    );
+    let got = &b.report.last_call.video;
+    assert_eq!((got.width, got.height), (Some(640), Some(720)));
+    assert_eq!((p.width, p.height), (640, 720));
+    assert_colour_at(&p, (320, 180), QUADRANTS[1], 12);
+    assert_colour_at(&p, (320, 540), QUADRANTS[3], 12);
+}
+
+/// A monitor the screen does not have is said, and the test picture goes instead. (RandR
+/// lists the two halves, then Xvfb's one output as a monitor of its own: three.)
+#[test]
+#[ignore = "needs root: network namespaces"]
+fn a_monitor_the_screen_lacks_is_said_and_the_test_picture_goes_instead() {
+    let x = Xvfb::start(1280, 720);
+    x.monitors_side_by_side(2);
+    let (a, _b, p) = share(&x, "screen-no-monitor", &["--video", "screen:3"]);
+    assert_eq!(a.report.last_call.video.source, "test picture");
+    assert_eq!((p.width, p.height), (640, 480));
 }
 
 #[test]

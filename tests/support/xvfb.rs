@@ -122,6 +122,39 @@ impl Xvfb {
         w
     }
 
+    /// Makes the screen `n` RandR monitors side by side, each `1/n` of its width (as
+    /// `xrandr --setmonitor` does; Xvfb has one output, and a monitor needs none).
+    pub fn monitors_side_by_side(&self, n: u16) {
+        use x11rb::protocol::randr::{ConnectionExt as _, MonitorInfo};
+        let c = &self.conn;
+        let screen = &c.setup().roots[self.screen];
+        let width = screen.width_in_pixels / n;
+        for i in 0..n {
+            let name = c
+                .intern_atom(false, format!("roompeer-test-{i}").as_bytes())
+                .unwrap()
+                .reply()
+                .unwrap()
+                .atom;
+            let monitor = MonitorInfo {
+                name,
+                primary: i == 0,
+                automatic: false,
+                x: (i * width) as i16,
+                y: 0,
+                width,
+                height: screen.height_in_pixels,
+                width_in_millimeters: u32::from(width) / 4,
+                height_in_millimeters: u32::from(screen.height_in_pixels) / 4,
+                outputs: vec![],
+            };
+            c.randr_set_monitor(screen.root, monitor)
+                .unwrap()
+                .check()
+                .expect("Xvfb takes RandR monitors");
+        }
+    }
+
     /// Closes a window [`Xvfb::window`] opened.
     pub fn close(&self, window: xproto::Window) {
         self.conn.destroy_window(window).unwrap();
@@ -183,28 +216,33 @@ pub fn last_y4m_frame(y4m: &[u8]) -> Picture {
     }
 }
 
+/// Checks that `p` shows `rgb` at (`x`, `y`), within `tolerance` on Y, U, V.
+pub fn assert_colour_at(p: &Picture, (x, y): (usize, usize), rgb: [u8; 3], tolerance: u8) {
+    let w = p.width;
+    let want = yuv_of(rgb);
+    let got = [
+        p.y[y * w + x],
+        p.u[(y / 2) * (w / 2) + x / 2],
+        p.v[(y / 2) * (w / 2) + x / 2],
+    ];
+    for c in 0..3 {
+        assert!(
+            want[c].abs_diff(got[c]) <= tolerance,
+            "{rgb:?} at ({x}, {y}): YUV {got:?}, expected {want:?}"
+        );
+    }
+}
+
 /// Checks that `p` shows the quadrants: the centre of each, within `tolerance` on Y, U, V.
 pub fn assert_shows_quadrants(p: &Picture, tolerance: u8) {
     let (w, h) = (p.width, p.height);
-    let (y, u, v) = (&p.y, &p.u, &p.v);
     let centres = [
         (w / 4, h / 4),
         (3 * w / 4, h / 4),
         (w / 4, 3 * h / 4),
         (3 * w / 4, 3 * h / 4),
     ];
-    for (rgb, (cx, cy)) in QUADRANTS.iter().zip(centres) {
-        let want = yuv_of(*rgb);
-        let got = [
-            y[cy * w + cx],
-            u[(cy / 2) * (w / 2) + cx / 2],
-            v[(cy / 2) * (w / 2) + cx / 2],
-        ];
-        for c in 0..3 {
-            assert!(
-                want[c].abs_diff(got[c]) <= tolerance,
-                "quadrant of {rgb:?} at ({cx}, {cy}): YUV {got:?}, expected {want:?}"
-            );
-        }
+    for (rgb, centre) in QUADRANTS.iter().zip(centres) {
+        assert_colour_at(p, centre, *rgb, tolerance);
     }
 }
