@@ -143,6 +143,7 @@ impl RoomServer {
                 .map_err(|source| ServeError::Bind { addr, source })?;
             server.http = listener.local_addr().ok();
             let (app, stop) = (app.clone(), stop.clone());
+            let listener = PlainListener(listener);
             tokio::spawn(async move {
                 let app = app.into_make_service_with_connect_info::<ClientAddr>();
                 let served = axum::serve(listener, app)
@@ -177,9 +178,37 @@ impl RoomServer {
 #[derive(Debug, Clone, Copy)]
 struct ClientAddr(SocketAddr);
 
-impl Connected<IncomingStream<'_, tokio::net::TcpListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+impl Connected<IncomingStream<'_, PlainListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, PlainListener>) -> Self {
         ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// Plain http's listener: TCP connections with Nagle off (see [`no_delay`]).
+struct PlainListener(tokio::net::TcpListener);
+
+impl axum::serve::Listener for PlainListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((mut tcp, addr)) => {
+                    no_delay(&mut tcp);
+                    return (tcp, addr);
+                }
+                // Out of descriptors and the like: wait, as axum's own listener does.
+                Err(e) => {
+                    tracing::debug!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
     }
 }
 
@@ -187,6 +216,13 @@ impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
     fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
         ClientAddr(*stream.remote_addr())
     }
+}
+
+/// Nagle off: a room's messages are small and come in bursts (an offer, then candidates); with
+/// it on, one written while the previous is unacknowledged waits for the peer's delayed ACK
+/// (40 ms on Linux).
+fn no_delay(tcp: &mut tokio::net::TcpStream) {
+    let _ = tcp.set_nodelay(true);
 }
 
 /// The limits, and what each connection has spent of them.

@@ -80,6 +80,8 @@ impl TlsListener {
                         }
                     },
                 };
+                let mut tcp = tcp;
+                super::no_delay(&mut tcp);
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

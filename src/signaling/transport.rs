@@ -214,10 +214,14 @@ async fn open_session(
         .max_message_size(Some(MAX_MESSAGE))
         .max_frame_size(Some(MAX_MESSAGE));
     tracing::info!(%url, "connecting to the signaling server");
+    // Nagle off: signaling is small messages in bursts (an offer, then candidates), and with
+    // it on, a message written while the previous one is unacknowledged waits for the
+    // server's delayed ACK: measured 40 ms per hop on loopback, in half the call setups.
+    let disable_nagle = true;
     let attempt = tokio_tungstenite::connect_async_tls_with_config(
         url.as_str(),
         Some(ws_config),
-        false,
+        disable_nagle,
         connector,
     );
     let (mut ws, _) = match timeout(opts.connect_timeout, attempt).await {

@@ -396,6 +396,15 @@ impl<'a>
                         dtls_handshake_config,
                         None,
                     )?;
+                    // roompeer: send the ClientHello now. It waited in the endpoint until
+                    // the next handle_timeout (the ICE check tick, up to 50 ms) otherwise.
+                    while let Some(transmit) = dtls_endpoint.poll_transmit() {
+                        self.ctx.write_outs.push_back(TaggedRTCMessageInternal {
+                            now: transmit.now,
+                            transport: transmit.transport,
+                            message: RTCMessageInternal::Dtls(DTLSMessage::Raw(transmit.message)),
+                        });
+                    }
                 };
             }
         } else {
@@ -429,8 +438,12 @@ impl<'a>
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
+        // roompeer: a flight queued outside a read or a timeout (the ClientHello, queued on
+        // the ICE pair's selection, an event) is due now: the driver polls writes before
+        // events, and would otherwise sleep on it until its next timer (50 ms).
+        let queued = self.ctx.write_outs.front().map(|m| m.now);
         if let Some(dtls_endpoint) = self.ctx.dtls_transport.dtls_endpoint.as_ref() {
-            let mut eto = None;
+            let mut eto = queued;
 
             let remotes = dtls_endpoint.get_connections_keys();
             for remote in remotes {
@@ -441,7 +454,7 @@ impl<'a>
 
             eto
         } else {
-            None
+            queued
         }
     }
 
