@@ -5,6 +5,7 @@
 
 mod support;
 
+use std::path::PathBuf;
 use support::fake_portal::FakePortalDesktop;
 use support::wayland::WaylandDesktop;
 use support::xvfb::{
@@ -12,20 +13,26 @@ use support::xvfb::{
 };
 use support::*;
 
-/// A roompeer pair in a fresh namespace: `a` shares with `a_extra`, `b` records what it
-/// decodes. Returns both reports and `b`'s last decoded frame.
-fn share(x: &Xvfb, name: &str, a_extra: &[&str]) -> (Finished, Finished, Picture) {
+/// A roompeer pair in a fresh namespace, both with `env`: `a` shares with `a_extra`, `b` records
+/// what it decodes. Returns both reports and `b`'s recording directory (`call-1/` in it).
+fn share_in(env: &[(&str, &str)], name: &str, a_extra: &[&str]) -> (Finished, Finished, PathBuf) {
     let dir = scratch(name);
     let ns = Netns::new();
     let server = NodeServer::serve_with(&ns, &[]);
     let url = server.http();
-    let rec = dir.join("rec").display().to_string();
+    let rec = dir.join("rec");
+    let rec_arg = rec.display().to_string();
     let common = ["--server", &url, "--duration", "3", "--calls", "1"];
-    let env = [("DISPLAY", x.display.as_str())];
-    let b_extra = ["--record", &rec, "--record-raw"];
-    let pair = Pair::start_with_env(&ns, &dir, [&common, a_extra, &b_extra], &env);
+    let b_extra = ["--record", &rec_arg, "--record-raw"];
+    let pair = Pair::start_with_env(&ns, &dir, [&common, a_extra, &b_extra], env);
     let (fa, fb) = pair.finish_ok();
-    let y4m = std::fs::read(dir.join("rec/call-1/remote-video.y4m")).unwrap();
+    (fa, fb, rec)
+}
+
+/// [`share_in`] on the Xvfb screen `x`, and `b`'s last decoded frame.
+fn share(x: &Xvfb, name: &str, a_extra: &[&str]) -> (Finished, Finished, Picture) {
+    let (fa, fb, rec) = share_in(&[("DISPLAY", x.display.as_str())], name, a_extra);
+    let y4m = std::fs::read(rec.join("call-1/remote-video.y4m")).unwrap();
     (fa, fb, last_y4m_frame(&y4m))
 }
 
@@ -253,8 +260,8 @@ fn a_shared_window_that_closes_gives_way_to_the_test_picture() {
 /// wlroots backend, over a real sway. That backend (0.7, Debian's) cannot cast from a
 /// compositor without a GPU (it wants a DMA-BUF format, which software rendering has not:
 /// xdg-desktop-portal-wlr#289), so its `Start` fails: roompeer says so and the call goes on
-/// with the test picture, which it sent all along while the portal was asked. (What PipeWire
-/// then delivers is tested without a portal, in `devices::portal`'s unit tests.)
+/// with the test picture, which it sent all along while the portal was asked. (A portal that
+/// grants its stream is the next test's.)
 #[test]
 #[ignore = "needs root: network namespaces"]
 fn on_wayland_the_desktop_portal_is_asked_and_its_refusal_leaves_the_test_picture() {
@@ -263,16 +270,11 @@ fn on_wayland_the_desktop_portal_is_asked_and_its_refusal_leaves_the_test_pictur
         !desktop.portal_running(),
         "the portal starts only when asked"
     );
-    let dir = scratch("screen-portal");
-    let ns = Netns::new();
-    let server = NodeServer::serve_with(&ns, &[]);
-    let url = server.http();
-    let rec = dir.join("rec").display().to_string();
-    let common = ["--server", &url, "--duration", "3", "--calls", "1"];
-    let a_extra = ["--video", "screen:portal"];
-    let b_extra = ["--record", &rec, "--record-raw"];
-    let pair = Pair::start_with_env(&ns, &dir, [&common, &a_extra, &b_extra], &desktop.env());
-    let (a, _b) = pair.finish_ok();
+    let (a, _b, rec) = share_in(
+        &desktop.env(),
+        "screen-portal",
+        &["--video", "screen:portal"],
+    );
     assert!(desktop.portal_running(), "roompeer asked the portal");
     assert_eq!(
         a.report.last_call.video.source,
@@ -281,7 +283,7 @@ fn on_wayland_the_desktop_portal_is_asked_and_its_refusal_leaves_the_test_pictur
         a.stderr,
         desktop.logs()
     );
-    let y4m = std::fs::read(dir.join("rec/call-1/remote-video.y4m")).unwrap();
+    let y4m = std::fs::read(rec.join("call-1/remote-video.y4m")).unwrap();
     let p = last_y4m_frame(&y4m);
     assert_eq!((p.width, p.height), (640, 480));
 }
@@ -300,16 +302,11 @@ fn on_wayland_a_screen_the_portal_grants_reaches_the_peer_through_pipewire() {
         !desktop.portal_running(),
         "the portal starts only when asked"
     );
-    let dir = scratch("screen-portal-granted");
-    let ns = Netns::new();
-    let server = NodeServer::serve_with(&ns, &[]);
-    let url = server.http();
-    let rec = dir.join("rec").display().to_string();
-    let common = ["--server", &url, "--duration", "3", "--calls", "1"];
-    let a_extra = ["--video", "screen"];
-    let b_extra = ["--record", &rec, "--record-raw"];
-    let pair = Pair::start_with_env(&ns, &dir, [&common, &a_extra, &b_extra], &desktop.env());
-    let (a, b) = pair.finish_ok();
+    let (a, b, rec) = share_in(
+        &desktop.env(),
+        "screen-portal-granted",
+        &["--video", "screen"],
+    );
     assert_eq!(
         a.report.last_call.video.source,
         "screen:portal 1280x720",
@@ -328,7 +325,7 @@ fn on_wayland_a_screen_the_portal_grants_reaches_the_peer_through_pipewire() {
     // the recording's second file.
     let sizes: Vec<(usize, usize)> = got.sizes.iter().map(|s| (s.width, s.height)).collect();
     assert_eq!(sizes, [(640, 480), (1280, 720)], "{got:?}");
-    let y4m = std::fs::read(dir.join("rec/call-1/remote-video-2.y4m")).unwrap();
+    let y4m = std::fs::read(rec.join("call-1/remote-video-2.y4m")).unwrap();
     let p = last_y4m_frame(&y4m);
     assert_eq!((p.width, p.height), (1280, 720));
     assert_shows_quadrants(&p, 12);
