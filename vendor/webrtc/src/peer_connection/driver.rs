@@ -2132,10 +2132,18 @@ where
             turn_messages.push(message);
         }
         if !turn_messages.is_empty() {
-            let mut core = self.inner.core.lock().await;
-            for message in turn_messages {
-                core.handle_read(message)?;
+            {
+                let mut core = self.inner.core.lock().await;
+                for message in turn_messages {
+                    core.handle_read(message)?;
+                }
             }
+            // roompeer: what the relayed data raised, before its media goes on: a new track's
+            // OnOpen (its first packet was dropped as for a track not yet open, costing every
+            // relayed call a retransmission or a keyframe request for its first picture) and
+            // the answers it calls for (a DTLS flight waited for the next timer).
+            self.poll_events().await;
+            self.poll_writes().await?;
         }
 
         // 3.b Media, unconditionally. It shares nothing with data-channel flow control, and
