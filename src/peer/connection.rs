@@ -158,11 +158,11 @@ pub(super) async fn build_connection(
                 // the pair is then peer-reflexive, which rtc would not nominate for 1 s after
                 // ICE started, a stall of the whole setup. Browsers do not wait on them either.
                 .with_prflx_acceptance_min_wait(Some(Duration::ZERO))
-                // webrtc 0.21's driver hands data that arrived through a TURN relay to the
-                // connection after it has flushed its writes, so an answer to it (a DTLS
-                // flight) waits for the driver's next wake-up: the next timer, up to ~400 ms
-                // during the handshake. Keepalives every 50 ms bound that wait; without a TURN
-                // server there is no relayed data and the default (2 s) stays.
+                // On relayed paths some of the driver's work still waits for its next timer
+                // (the vendored webrtc now handles relayed data's events and answers at once,
+                // but without these keepalives the relayed benchmark paths' first picture
+                // still came 100-500 ms later, measured twice). Keepalives every 50 ms bound
+                // those waits; without a TURN server the default (2 s) stays.
                 .with_ice_timeouts(None, None, relay_keepalive(&settings.ice_servers))
                 .build(),
         )
