@@ -125,7 +125,6 @@ impl FakePortalDesktop {
 
     /// What the desktop's programs said, for a failing test's message.
     pub fn logs(&self) -> String {
-        let _ = &self.backend;
         self.session.logs(&[])
     }
 }
