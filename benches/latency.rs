@@ -22,7 +22,9 @@
 //! `ROOMPEER_BENCH_KINDS=roompeer,chromium,mixed` the pairs; `ROOMPEER_BENCH_MIXED_RUNS` the
 //! roompeer↔Chromium calls in each role (default 3, for the first-picture medians);
 //! `ROOMPEER_BENCH_VIDEO_CODEC=vp8|h264` is roompeer's `--video-codec` (default: its own);
-//! `ROOMPEER_BENCH_REPORTS=1` prints the roompeer pair's reports to stderr.
+//! `ROOMPEER_BENCH_REPORTS=1` prints roompeer's reports (and logs) to stderr;
+//! `ROOMPEER_CHROMIUM_FPS=30` runs Chromium's fake camera at 30 frames/s (its default is 20;
+//! roompeer's test picture is 30): a sender's first frame waits for its camera's next one.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -281,10 +283,24 @@ enum FirstInRoom {
     Chromium,
 }
 
-/// What one roompeer↔Chromium call gave the summary: each side's time to the first picture
-/// (roompeer's, Chromium's) from the second join, and roompeer's `call_started` to
-/// `peer_connected` (ICE and DTLS).
-type MixedTimes = (Option<i64>, Option<i64>, Option<i64>);
+/// What one roompeer↔Chromium call gave the summary, ms: each side's time to the first picture
+/// from the second join, roompeer's `call_started` to `peer_connected` (ICE and DTLS), and
+/// where each picture's time went: from connected to the sender's first video packet, and from
+/// that packet to the receiver's picture.
+#[derive(Default)]
+struct MixedTimes {
+    ours: Option<i64>,
+    theirs: Option<i64>,
+    setup: Option<i64>,
+    /// Connected to Chromium's first video packet at roompeer.
+    chromium_sends: Option<i64>,
+    /// That packet to roompeer's first picture.
+    roompeer_shows: Option<i64>,
+    /// Connected to roompeer's first video frame sent.
+    roompeer_sends: Option<i64>,
+    /// That frame sent to Chromium's first picture (as its page saw it).
+    chromium_shows: Option<i64>,
+}
 
 /// One roompeer↔Chromium call: each side's figures for what it received.
 fn mixed_pair(path: PathKind, seconds: &str, first: FirstInRoom) -> MixedTimes {
@@ -318,6 +334,15 @@ fn mixed_pair(path: PathKind, seconds: &str, first: FirstInRoom) -> MixedTimes {
     };
     let seen = browser.finish();
     let r = rp.finish();
+    if std::env::var_os("ROOMPEER_BENCH_REPORTS").is_some() {
+        eprintln!(
+            "roompeer ({role}): {}\nstderr:\n{}\nChromium: joined at {}, first picture at {}",
+            r.dump(),
+            r.stderr,
+            seen["joinedAt"],
+            seen["remoteVideoAt"]
+        );
+    }
     // With Chromium first, the second join is roompeer's own.
     let join = join.or_else(|| at(&r.report, r.report.last_call.timings_ms.joined));
     let (ours, theirs) = (roompeer_row(&r.report, join), chromium_row(&seen, join));
@@ -344,10 +369,29 @@ fn mixed_pair(path: PathKind, seconds: &str, first: FirstInRoom) -> MixedTimes {
             .find(|e| e.event == name)
             .map(|e| e.t_ms as i64)
     };
-    let setup = event("peer_connected")
-        .zip(event("call_started"))
-        .map(|(up, start)| up - start);
-    (ours.first_picture_ms, theirs.first_picture_ms, setup)
+    let t = &r.report.last_call.timings_ms;
+    let ms = |v: Option<u64>| v.map(|v| v as i64);
+    let since = |a: Option<u64>, b: Option<u64>| ms(a).zip(ms(b)).map(|(a, b)| a - b);
+    MixedTimes {
+        ours: ours.first_picture_ms,
+        theirs: theirs.first_picture_ms,
+        setup: since(
+            event("peer_connected").map(|v| v as u64),
+            event("call_started").map(|v| v as u64),
+        ),
+        chromium_sends: since(t.first_remote_video_packet, t.ice_connected),
+        roompeer_shows: since(t.first_remote_frame, t.first_remote_video_packet),
+        roompeer_sends: since(t.first_video_sent, t.ice_connected),
+        chromium_shows: seen["remoteVideoAt"]
+            .as_i64()
+            .zip(at(&r.report, t.first_video_sent))
+            .map(|(shown, sent)| shown - sent),
+    }
+}
+
+fn median(v: &mut [i64]) -> Option<i64> {
+    v.sort_unstable();
+    v.get(v.len() / 2).copied()
 }
 
 /// `runs` mixed calls in each role, then each side's median time to the first picture (the
@@ -355,35 +399,57 @@ fn mixed_pair(path: PathKind, seconds: &str, first: FirstInRoom) -> MixedTimes {
 fn mixed_pairs(path: PathKind, seconds: &str, runs: usize) {
     let mut medians = Vec::new();
     for first in [FirstInRoom::Roompeer, FirstInRoom::Chromium] {
-        let (mut ours, mut theirs, mut setups) = (Vec::new(), Vec::new(), Vec::new());
+        let mut calls = Vec::new();
+        for _ in 0..runs {
+            calls.push(mixed_pair(path, seconds, first));
+        }
+        let all = |f: fn(&MixedTimes) -> Option<i64>| -> Vec<i64> {
+            calls.iter().filter_map(f).collect()
+        };
+        let (mut ours, mut theirs, mut setups) =
+            (all(|c| c.ours), all(|c| c.theirs), all(|c| c.setup));
         // Each call's roompeer minus Chromium: both pictures wait for the same setup, whose
         // call-to-call spread (±50 ms) is larger than the bar; the difference within one call
         // is what the bar is about.
-        let mut differences = Vec::new();
-        for _ in 0..runs {
-            let (a, b, setup) = mixed_pair(path, seconds, first);
-            if let Some((a, b)) = a.zip(b) {
-                ours.push(a);
-                theirs.push(b);
-                differences.push(a - b);
-            }
-            setups.extend(setup);
-        }
-        ours.sort_unstable();
-        theirs.sort_unstable();
-        setups.sort_unstable();
-        differences.sort_unstable();
+        let mut differences = all(|c| c.ours.zip(c.theirs).map(|(a, b)| a - b));
+        let parts = [
+            (
+                "Chromium's first video packet after connected",
+                all(|c| c.chromium_sends),
+            ),
+            (
+                "roompeer's picture after that packet",
+                all(|c| c.roompeer_shows),
+            ),
+            (
+                "roompeer's first video frame sent after connected",
+                all(|c| c.roompeer_sends),
+            ),
+            (
+                "Chromium's picture after that frame",
+                all(|c| c.chromium_shows),
+            ),
+        ];
+        let role = match first {
+            FirstInRoom::Roompeer => "roompeer offers",
+            FirstInRoom::Chromium => "Chromium offers",
+        };
         if let (Some(o), Some(t), Some(d)) = (
-            ours.get(ours.len() / 2),
-            theirs.get(theirs.len() / 2),
-            differences.get(differences.len() / 2),
+            median(&mut ours),
+            median(&mut theirs),
+            median(&mut differences),
         ) {
-            let role = match first {
-                FirstInRoom::Roompeer => "roompeer offers",
-                FirstInRoom::Chromium => "Chromium offers",
-            };
+            setups.sort_unstable();
+            let parts: Vec<String> = parts
+                .into_iter()
+                .map(|(what, mut v)| {
+                    let m = median(&mut v).map_or("-".into(), |m| m.to_string());
+                    format!("{what} {m} (of {v:?})")
+                })
+                .collect();
             medians.push(format!(
-                "{role}: roompeer {o} ms (of {ours:?}), Chromium {t} ms (of {theirs:?}); roompeer minus Chromium in each call {differences:?} ms, median {d} ms; roompeer's setup (call_started to peer_connected) {setups:?} ms"
+                "{role}: roompeer {o} ms (of {ours:?}), Chromium {t} ms (of {theirs:?}); roompeer minus Chromium in each call {differences:?} ms, median {d} ms; roompeer's setup (call_started to peer_connected) {setups:?} ms; medians, ms: {}",
+                parts.join(", ")
             ));
         }
     }
@@ -505,7 +571,8 @@ fn main() {
     if !summary.is_empty() {
         println!();
         println!(
-            "First picture in roompeer↔Chromium calls, from the second join, median of {mixed_runs}:"
+            "First picture in roompeer↔Chromium calls, from the second join, median of {mixed_runs}; Chromium's camera at {} frames/s:",
+            std::env::var("ROOMPEER_CHROMIUM_FPS").unwrap_or_else(|_| "20 (its default)".into())
         );
         for line in summary.iter() {
             println!("- {line}");

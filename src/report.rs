@@ -327,6 +327,13 @@ pub struct Timings {
     pub peer_joined: Option<u64>,
     /// ICE and DTLS connected.
     pub ice_connected: Option<u64>,
+    /// Our first video frame went to the peer (its packets written to the connection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_video_sent: Option<u64>,
+    /// The peer's first video packet came. With `first_remote_frame` it tells a late
+    /// picture's cause: the peer's sender (late packet) or our receiver (slow after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_remote_video_packet: Option<u64>,
     /// The first remote frame was decoded.
     pub first_remote_frame: Option<u64>,
     /// The call ended.

@@ -148,6 +148,14 @@ fn call_through(kind: ServerKind, use_https: bool, extra: &[&str], expect_eio: &
     assert!(pv.increasing && pa.increasing, "{pv:?} {pa:?}");
     assert_eq!(pa.codec, "opus");
     let t = &fa.report.last_call.timings_ms;
+    // Where the first picture's time went: the peer's first packet, then our picture.
+    let (packet, picture) = (
+        t.first_remote_video_packet
+            .expect("first_remote_video_packet"),
+        t.first_remote_frame.expect("first_remote_frame"),
+    );
+    assert!(packet <= picture, "{t:?}");
+    assert!(t.first_video_sent.is_some(), "{t:?}");
     let call_secs = (t.ended.unwrap() - t.ice_connected.unwrap()) as f64 / 1000.0;
     for (kind, s) in [("video", &pv), ("audio", &pa)] {
         assert!(

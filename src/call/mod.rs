@@ -384,19 +384,24 @@ impl Session {
                 let Some(call) = self.call.as_mut().filter(|c| c.id == id) else {
                     return;
                 };
-                let Some(check) = call.bye_check.take() else {
+                let Some(check) = call.bye_check.as_mut() else {
                     return;
                 };
-                if bye_check::ByeCheck::peer_still_sends(packets) {
-                    tracing::warn!(
-                        socket = %crate::text::quote(&check.socket),
-                        packets,
-                        "ignored `bye` about a socket we cannot tell from our peer: the peer's media still flows"
-                    );
-                    self.refuse(Refused::ByeFromStranger);
-                } else {
-                    tracing::info!(peer = %check.socket, "the peer left");
-                    self.end_call(now, CallEnd::PeerLeft);
+                match check.counted(now, packets) {
+                    None => {}
+                    Some(bye_check::ByeVerdict::PeerStays { packets }) => {
+                        tracing::warn!(
+                            socket = %crate::text::quote(&check.socket),
+                            packets,
+                            "ignored `bye` about a socket we cannot tell from our peer: the peer's media still flows"
+                        );
+                        call.bye_check = None;
+                        self.refuse(Refused::ByeFromStranger);
+                    }
+                    Some(bye_check::ByeVerdict::PeerLeft) => {
+                        tracing::info!(peer = %check.socket, "the peer left: its media stopped");
+                        self.end_call(now, CallEnd::PeerLeft);
+                    }
                 }
             }
             Input::PeerError(id, why) => {

@@ -261,6 +261,11 @@ impl FrameAssembler {
         Assembled::Frame(frame)
     }
 
+    /// Whether `payload` begins a frame (or a partition of one) in this codec's packetization.
+    pub fn starts_frame(&self, payload: &Bytes) -> bool {
+        self.depacketizer.is_partition_head(payload)
+    }
+
     /// Allows a new keyframe request for the same gap (e.g. the first one went unanswered).
     pub fn rerequest(&mut self) {
         self.requested = false;

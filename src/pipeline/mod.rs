@@ -167,6 +167,8 @@ pub struct CallMedia {
     pub audio_source: Mutex<String>,
     /// What picture is being sent, in words.
     pub video_source: Mutex<String>,
+    /// When our first video frame's packets were written.
+    pub first_video_sent: std::sync::OnceLock<std::time::Instant>,
 }
 
 impl CallMedia {

@@ -55,6 +55,11 @@ pub(super) async fn receive_video(
         let now = Instant::now();
         if let Some(packet) = packet {
             let h = &packet.header;
+            if ssrc.is_none()
+                && let Ok(mut r) = media.received.lock()
+            {
+                r.first_packet_at.get_or_insert(now);
+            }
             ssrc = Some(h.ssrc);
             media
                 .bytes_received
@@ -65,6 +70,7 @@ pub(super) async fn receive_video(
                     seq: h.sequence_number,
                     timestamp: h.timestamp,
                     marker: h.marker,
+                    starts_frame: assembler.starts_frame(&packet.payload),
                     payload: packet.payload,
                 },
             );

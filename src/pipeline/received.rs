@@ -23,6 +23,8 @@ pub struct Received {
     pub counter_gaps: u64,
     /// Times a counter went backwards (frames out of order).
     pub counter_reversals: u64,
+    /// When the first video packet came.
+    pub first_packet_at: Option<Instant>,
     /// When the first frame was decoded.
     pub first_frame_at: Option<Instant>,
     /// When the last frame was decoded.

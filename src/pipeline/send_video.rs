@@ -258,6 +258,7 @@ pub fn start_video_sender(
                     }
                 });
                 media.video_sent.fetch_add(1, Ordering::Relaxed);
+                let _ = media.first_video_sent.set(Instant::now());
                 counter = counter.wrapping_add(1);
                 next += frame_time;
             }

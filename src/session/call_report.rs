@@ -118,6 +118,13 @@ pub fn assemble(c: EndedCall) -> CallReport {
     let audio = audio_report(&c, &r);
     let mut timings = c.timings.clone();
     timings.first_remote_frame = r.first_frame_at.map(crate::report::ms_since_start);
+    timings.first_remote_video_packet = r.first_packet_at.map(crate::report::ms_since_start);
+    timings.first_video_sent = c
+        .media
+        .first_video_sent
+        .get()
+        .copied()
+        .map(crate::report::ms_since_start);
     timings.ended = Some(crate::report::ms_since_start(c.ended_at));
     let media_ok = outcome::media_ok(&video, &audio, &c.peer.receipt);
     tracing::info!(

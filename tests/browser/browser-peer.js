@@ -43,12 +43,18 @@ async function launch() {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: [
-      '--use-fake-device-for-media-stream',
+      // The fake camera runs at 20 frames/s unless told (ROOMPEER_CHROMIUM_FPS=30 matches
+      // roompeer's 30 and a webcam's): a sender waits for its next camera frame to start.
+      process.env.ROOMPEER_CHROMIUM_FPS
+        ? `--use-fake-device-for-media-stream=fps=${Number(process.env.ROOMPEER_CHROMIUM_FPS)}`
+        : '--use-fake-device-for-media-stream',
       '--use-fake-ui-for-media-stream',
       // In a namespace with only `lo`, Chromium gathers no candidates without this.
       '--allow-loopback-in-peer-connection',
       '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      // Extra flags for a run by hand (e.g. Chromium's own logs: --enable-logging --v=1).
+      ...(process.env.ROOMPEER_CHROMIUM_ARGS || '').split(' ').filter(Boolean),
     ],
   });
   const page = await browser.newPage();
@@ -118,12 +124,22 @@ async function stats(page) {
   page.on('pageerror', (e) => logs.push('pageerror: ' + (e.message || e)));
   try {
     await page.goto(url);
+    // When the first remote picture's size was known (the first frame decoded and handed to the
+    // element), on the wall clock, from the event itself: polling for it came up to a display
+    // frame (16 ms) and a round trip to the driver late.
+    await page.evaluate(() => {
+      document.querySelector('#remotevideo').addEventListener('loadedmetadata', (e) => {
+        window.remoteVideoAt = performance.timeOrigin + e.timeStamp;
+      }, { once: true });
+    });
     await page.click('#connserver');
     await b.waitFor(() => window.state && window.state !== 'init', 20000);
     const joinedAt = Date.now();
     say({ event: 'joined', state: await page.evaluate(() => window.state), t: joinedAt });
     await b.waitFor(() => document.querySelector('#remotevideo').videoWidth > 0, 30000);
-    const remoteVideoAt = Date.now();
+    const polledAt = Date.now();
+    const eventAt = await page.evaluate(() => window.remoteVideoAt);
+    const remoteVideoAt = eventAt ? Math.round(eventAt) : polledAt;
     say({ event: 'remote_video', t: remoteVideoAt });
     const first = await stats(page);
     // The longest time the picture stood still during the hold (sampled every 50 ms).

@@ -11,6 +11,7 @@
 
 pub mod estimator;
 mod release;
+mod start;
 mod timeline;
 
 use bytes::Bytes;
@@ -80,6 +81,9 @@ pub struct VideoPacket {
     pub timestamp: u32,
     /// The last packet of a frame.
     pub marker: bool,
+    /// Its payload begins a frame (or a partition of one), as the codec's packetization says:
+    /// where the stream's first frame is known to begin.
+    pub starts_frame: bool,
     /// The payload.
     pub payload: Bytes,
 }
@@ -157,6 +161,8 @@ pub struct JitterBuffer {
     /// How long video is held back for audio to catch up (lip sync).
     sync_hold: Duration,
     out: VecDeque<VideoPacket>,
+    /// Something went out: the stream's start is settled (see `start`).
+    handed_on: bool,
     nacks: Vec<u16>,
     stats: BufferStats,
 }
@@ -198,6 +204,7 @@ impl JitterBuffer {
             recoveries: VecDeque::new(),
             sync_hold: Duration::ZERO,
             out: VecDeque::new(),
+            handed_on: false,
             nacks: Vec::new(),
             stats: BufferStats::default(),
         }
@@ -284,7 +291,10 @@ impl JitterBuffer {
     pub fn push(&mut self, now: Instant, packet: VideoPacket) {
         let seq = unwrap(self.last_seq, i64::from(packet.seq), 1 << 16);
         self.last_seq = Some(seq);
-        let next = *self.next.get_or_insert(seq);
+        let mut next = *self.next.get_or_insert(seq);
+        if self.starts_earlier(now, seq, next) {
+            next = seq;
+        }
         if (seq - next).abs() > RESET_JUMP
             && self.highest.is_some_and(|h| (seq - h).abs() > RESET_JUMP)
         {
@@ -450,6 +460,12 @@ impl JitterBuffer {
 
     /// The frame starting at `seq`: complete (with its end and moment) or held up by a hole.
     fn frame_at(&self, seq: i64) -> Option<Frame> {
+        let frame = self.frame_span(seq)?;
+        Some(self.unproven_start_waits(frame, seq))
+    }
+
+    /// The packets from `seq` to its frame's end, or the first hole among them.
+    fn frame_span(&self, seq: i64) -> Option<Frame> {
         let first = match self.held.get(&seq) {
             Some(h) => h,
             None => {

@@ -67,6 +67,7 @@ impl JitterBuffer {
             }
             _ => {}
         }
+        self.handed_on |= self.out.len() > before.1;
         before != (self.next, self.out.len())
     }
 

@@ -11,6 +11,7 @@ fn frame(n: u32, first_seq: u16, per_frame: u16) -> Vec<VideoPacket> {
             seq: first_seq.wrapping_add(i),
             timestamp: n.wrapping_mul(TS_STEP),
             marker: i + 1 == per_frame,
+            starts_frame: i == 0,
             payload: Bytes::from(vec![0u8; 1000]),
         })
         .collect()
@@ -369,4 +370,51 @@ fn at_the_start_a_missing_packet_is_waited_for_one_answer_only() {
     assert!(out.contains(&12) && out.contains(&13), "{out:?}");
     // Later holes get every try again.
     assert!(b.give_up_after() > Duration::from_millis(500));
+}
+
+#[test]
+fn a_first_keyframe_whose_last_packet_came_first_is_still_the_first_picture() {
+    // On a reordering path the keyframe's last packet (10..=15, marker on 15) came first,
+    // then padding of the same frame, then the rest: the frame goes out whole once its first
+    // packets came, none dropped as late.
+    let t = Instant::now();
+    let mut b = JitterBuffer::new(JitterTarget::Adaptive);
+    let key = frame(0, 10, 6);
+    b.push(t, key[5].clone());
+    assert!(
+        drain(&mut b, t).is_empty(),
+        "half a keyframe does not go out"
+    );
+    let ms = Duration::from_millis;
+    for (i, p) in [2, 0, 1, 4, 3].into_iter().enumerate() {
+        let at = t + ms(2 + i as u64);
+        b.push(at, key[p].clone());
+    }
+    let out = drain(&mut b, t + ms(7));
+    assert_eq!(out, (10..=15).collect::<Vec<u16>>(), "at once, in order");
+    assert_eq!(b.stats().late_packets, 0);
+    assert_eq!(b.stats().frames, 1);
+    // Once something went out, an older packet is late as before.
+    b.push(t + ms(8), key[0].clone());
+    assert_eq!(b.stats().late_packets, 1);
+}
+
+#[test]
+fn a_stream_that_begins_mid_frame_waits_briefly_for_the_frame_s_start() {
+    let t = Instant::now();
+    let mut b = JitterBuffer::new(JitterTarget::Adaptive);
+    let key = frame(0, 10, 4);
+    // Its first two packets never come.
+    b.push(t, key[2].clone());
+    b.push(t, key[3].clone());
+    assert!(drain(&mut b, t).is_empty());
+    let due = b.next_deadline().expect("a deadline");
+    assert_eq!(due, t + start::START_WAIT);
+    assert_eq!(drain(&mut b, due), vec![12, 13], "then it goes on as it is");
+    // A stream whose first packet begins a frame waits for nothing.
+    let mut b = JitterBuffer::new(JitterTarget::Adaptive);
+    for p in frame(0, 10, 4) {
+        b.push(t, p);
+    }
+    assert_eq!(drain(&mut b, t), vec![10, 11, 12, 13]);
 }
