@@ -8,6 +8,7 @@
 mod codecs;
 mod congestion;
 mod connection;
+mod dtls_role;
 mod error;
 mod interfaces;
 pub mod rtcp;
@@ -336,17 +337,28 @@ impl Peer {
         // rtc takes back only the answer it made, and the parameter concerns only the peer's
         // sender, so it is added to the text sent (and shown, and saved), not to rtc's copy.
         let sdp = self.set_local(answer).await?;
+        self.note_dtls_role(&sdp, true);
         Ok(SignalMessage::Answer(codecs::with_start_bitrate(&sdp)))
     }
 
     /// Applies a remote answer.
     pub async fn accept_answer(&self, sdp: String) -> Result<(), PeerError> {
+        self.note_dtls_role(&sdp, false);
         let answer =
             RTCSessionDescription::answer(sdp).map_err(err("the answer is not valid SDP"))?;
         self.pc
             .set_remote_description(answer)
             .await
             .map_err(err("cannot apply the remote answer"))
+    }
+
+    /// Notes whether the answer (`sdp`; `ours` when we made it) makes us the DTLS server.
+    fn note_dtls_role(&self, sdp: &str, ours: bool) {
+        if dtls_role::answer_makes_us_dtls_server(sdp, ours) {
+            self.media
+                .keyframe_when_heard
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// Adds a remote candidate; a bad one is reported, not fatal.

@@ -169,6 +169,13 @@ pub struct CallMedia {
     pub video_source: Mutex<String>,
     /// When our first video frame's packets were written.
     pub first_video_sent: std::sync::OnceLock<std::time::Instant>,
+    /// We are the DTLS server and the peer has sent nothing yet. The server's handshake ends
+    /// half a round trip before the client's, and the client drops what comes before its own
+    /// end (it cannot decrypt it yet): on a path that reorders, our first keyframe came before
+    /// the handshake's last packet, and the peer's picture waited for its keyframe request
+    /// (Chromium waits 200 ms to make one; 209-449 ms on the 30±10 ms path). The peer's first
+    /// packet shows its handshake done: a keyframe then goes again (see `receive`).
+    pub keyframe_when_heard: AtomicBool,
 }
 
 impl CallMedia {
@@ -251,6 +258,17 @@ impl CallMedia {
     /// The lip-sync holds now.
     pub fn sync_holds(&self) -> SyncHolds {
         self.sync_holds.lock().map(|h| *h).unwrap_or_default()
+    }
+
+    /// The peer's media came: if our first keyframe may have come before the peer could
+    /// decrypt it, one goes again (see `keyframe_when_heard`).
+    pub fn peer_heard(&self) {
+        if self.keyframe_when_heard.swap(false, Ordering::Relaxed)
+            && self.video_sent.load(Ordering::Relaxed) > 0
+        {
+            tracing::debug!("the peer's handshake is done: our keyframe goes again");
+            self.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
     }
 
     /// The round trip to the peer, once measured.

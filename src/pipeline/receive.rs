@@ -61,6 +61,7 @@ pub(super) async fn next_packet(
                 media
                     .packets_received
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                media.peer_heard();
                 // Lines up with the impaired relay's trace: where a packet's delay was spent.
                 tracing::trace!(
                     target: "roompeer::rtp_in",
