@@ -229,6 +229,19 @@ impl H264Decoder {
     }
 }
 
+/// Whether an RTP payload (RFC 6184) begins with a sequence parameter set or an access unit
+/// delimiter, alone or first in a STAP-A: the start of an access unit.
+pub fn payload_starts_access_unit(payload: &[u8]) -> bool {
+    const NAL_AUD: u8 = 9;
+    const STAP_A: u8 = 24;
+    let first_nal = match payload.first().map(|b| b & 0x1f) {
+        // STAP-A: one header byte, then each unit's 16-bit size and the unit.
+        Some(STAP_A) => payload.get(3).map(|b| b & 0x1f),
+        other => other,
+    };
+    matches!(first_nal, Some(NAL_SPS | NAL_AUD))
+}
+
 /// Whether an Annex B access unit holds an IDR slice.
 pub fn is_keyframe(access_unit: &[u8]) -> bool {
     nal_units(access_unit).any(|n| n.first().is_some_and(|b| b & 0x1f == NAL_IDR))

@@ -53,6 +53,18 @@ impl VideoCodec {
         }
     }
 
+    /// Whether an RTP payload surely begins a frame: a VP8 frame's first partition (RFC 7741
+    /// 4.2: S set, partition 0), an H.264 access unit's parameter sets or delimiter (what
+    /// libwebrtc and roompeer put before a keyframe's slices). A slice's start is not enough: the
+    /// parameter sets before it may still be on the way, and a keyframe without them cannot be
+    /// decoded.
+    pub fn starts_frame(self, payload: &[u8]) -> bool {
+        match self {
+            Self::H264 => h264::payload_starts_access_unit(payload),
+            Self::Vp8 => payload.first().is_some_and(|b| b & 0x10 != 0 && b & 0x0f == 0),
+        }
+    }
+
     /// Whether a reassembled frame can be decoded on its own.
     pub fn is_keyframe(self, frame: &[u8]) -> bool {
         match self {
@@ -261,9 +273,9 @@ impl FrameAssembler {
         Assembled::Frame(frame)
     }
 
-    /// Whether `payload` begins a frame (or a partition of one) in this codec's packetization.
-    pub fn starts_frame(&self, payload: &Bytes) -> bool {
-        self.depacketizer.is_partition_head(payload)
+    /// Whether `payload` surely begins a frame (see [`VideoCodec::starts_frame`]).
+    pub fn starts_frame(&self, payload: &[u8]) -> bool {
+        self.codec.starts_frame(payload)
     }
 
     /// Allows a new keyframe request for the same gap (e.g. the first one went unanswered).
@@ -321,6 +333,26 @@ mod tests {
         );
         let _ = a.push(9, 800, true, &Bytes::from_static(&[0x7c]));
         let _ = a.push(10, 900, true, &Bytes::from_static(&[0x78, 0x00, 0x05]));
+    }
+
+    #[test]
+    fn a_frame_s_first_payload_is_told_from_the_rest() {
+        let h264 = |p: &[u8]| VideoCodec::H264.starts_frame(p);
+        // STAP-A holding SPS then PPS; a lone SPS; an access unit delimiter.
+        assert!(h264(&[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce]));
+        assert!(h264(&[0x67, 0x42]));
+        assert!(h264(&[0x09, 0xf0]));
+        // An IDR's first fragment, a PPS, a P slice, padding: the frame may have begun before.
+        assert!(!h264(&[0x7c, 0x85, 0x88]));
+        assert!(!h264(&[0x68, 0xce]));
+        assert!(!h264(&[0x41, 0x9a]));
+        assert!(!h264(&[]));
+        let vp8 = |p: &[u8]| VideoCodec::Vp8.starts_frame(p);
+        assert!(vp8(&[0x10, 0x00]));
+        assert!(vp8(&[0x90, 0x80, 0x01]), "with extensions");
+        assert!(!vp8(&[0x00, 0x00]), "a continuation");
+        assert!(!vp8(&[0x11, 0x00]), "partition 1");
+        assert!(!vp8(&[]));
     }
 
     /// Encodes `n` stamped frames in `codec` and packetizes them as RTP payloads per frame.
