@@ -61,7 +61,9 @@ impl VideoCodec {
     pub fn starts_frame(self, payload: &[u8]) -> bool {
         match self {
             Self::H264 => h264::payload_starts_access_unit(payload),
-            Self::Vp8 => payload.first().is_some_and(|b| b & 0x10 != 0 && b & 0x0f == 0),
+            Self::Vp8 => payload
+                .first()
+                .is_some_and(|b| b & 0x10 != 0 && b & 0x0f == 0),
         }
     }
 
@@ -339,7 +341,9 @@ mod tests {
     fn a_frame_s_first_payload_is_told_from_the_rest() {
         let h264 = |p: &[u8]| VideoCodec::H264.starts_frame(p);
         // STAP-A holding SPS then PPS; a lone SPS; an access unit delimiter.
-        assert!(h264(&[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce]));
+        assert!(h264(&[
+            0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce
+        ]));
         assert!(h264(&[0x67, 0x42]));
         assert!(h264(&[0x09, 0xf0]));
         // An IDR's first fragment, a PPS, a P slice, padding: the frame may have begun before.

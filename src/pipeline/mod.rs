@@ -263,7 +263,9 @@ impl CallMedia {
     /// The peer's media came: if our first keyframe may have come before the peer could
     /// decrypt it, one goes again (see `keyframe_when_heard`).
     pub fn peer_heard(&self) {
-        if self.keyframe_when_heard.swap(false, Ordering::Relaxed)
+        // Read before written: this runs for every packet, the write only once.
+        if self.keyframe_when_heard.load(Ordering::Relaxed)
+            && self.keyframe_when_heard.swap(false, Ordering::Relaxed)
             && self.video_sent.load(Ordering::Relaxed) > 0
         {
             tracing::debug!("the peer's handshake is done: our keyframe goes again");

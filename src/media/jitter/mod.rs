@@ -105,6 +105,18 @@ struct Missing {
     nacked_at: Option<Instant>,
 }
 
+impl Missing {
+    /// A packet just found missing, to be asked for at `first_nack`.
+    fn new(now: Instant, first_nack: Instant) -> Self {
+        Self {
+            first_seen: now,
+            next_nack: first_nack,
+            nacks: 0,
+            nacked_at: None,
+        }
+    }
+}
+
 /// What a frame's release cost, for the report.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct BufferStats {
@@ -385,12 +397,7 @@ impl JitterBuffer {
                         nacked_at: None,
                     }
                 } else {
-                    Missing {
-                        first_seen: now,
-                        next_nack: first_nack,
-                        nacks: 0,
-                        nacked_at: None,
-                    }
+                    Missing::new(now, first_nack)
                 };
                 self.missing.insert(lost, entry);
             }

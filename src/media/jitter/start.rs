@@ -25,12 +25,9 @@ impl JitterBuffer {
         let first_nack = now + self.reorder_wait;
         for s in seq + 1..next {
             if !self.held.contains_key(&s) {
-                self.missing.entry(s).or_insert(Missing {
-                    first_seen: now,
-                    next_nack: first_nack,
-                    nacks: 0,
-                    nacked_at: None,
-                });
+                self.missing
+                    .entry(s)
+                    .or_insert(Missing::new(now, first_nack));
             }
         }
         self.next = Some(seq);
@@ -39,34 +36,13 @@ impl JitterBuffer {
 
     /// A complete first frame whose first packet does not begin a frame waits [`START_WAIT`]
     /// after that packet came, for the packets before it.
-    pub(super) fn unproven_start_waits(&self, frame: Frame, first_seq: i64) -> Frame {
-        let Frame::Complete {
-            first,
-            last,
-            ts,
-            completed,
-            release_at,
-            retransmitted,
-        } = frame
-        else {
-            return frame;
-        };
-        let unproven = !self.handed_on
-            && self
-                .held
-                .get(&first_seq)
-                .is_some_and(|h| !h.packet.starts_frame);
-        let release_at = match self.held.get(&first_seq) {
-            Some(h) if unproven => release_at.max(h.arrival + START_WAIT),
-            _ => release_at,
-        };
-        Frame::Complete {
-            first,
-            last,
-            ts,
-            completed,
-            release_at,
-            retransmitted,
+    pub(super) fn unproven_start_waits(&self, mut frame: Frame, first_seq: i64) -> Frame {
+        if let (Frame::Complete { release_at, .. }, false, Some(first)) =
+            (&mut frame, self.handed_on, self.held.get(&first_seq))
+            && !first.packet.starts_frame
+        {
+            *release_at = (*release_at).max(first.arrival + START_WAIT);
         }
+        frame
     }
 }
